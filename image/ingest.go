@@ -104,7 +104,13 @@ func (s *Store) IngestLayer(ctx context.Context, r io.Reader, l LayerDesc, progr
 	info, err := s.snapshots.Unpack(ctx, l.DiffID, tarStream)
 	closeDec()
 	if err != nil {
-		// Keep reading nothing more; the caller retries the whole layer.
+		// A corrupt download shows up as a broken tar or compressed
+		// stream; read the rest to tell the user that it was the blob.
+		if _, cerr := io.Copy(io.Discard, tee); cerr == nil {
+			if got := verify.Digest(); got != l.Digest {
+				return res, fmt.Errorf("layer blob digest mismatch: expected %s, got %s (%v)", l.Digest, got, err)
+			}
+		}
 		return res, fmt.Errorf("layer %s: %w", l.Digest, err)
 	}
 	res.SnapshotExisted = info.Existed

@@ -8,7 +8,7 @@ import (
 func TestParse(t *testing.T) {
 	tests := []struct {
 		in, full, familiar, tag string
-		wantErr             string
+		wantErr                 string
 	}{
 		{in: "busybox", full: "docker.io/library/busybox:latest", familiar: "busybox:latest", tag: "latest"},
 		{in: "busybox:1.36", full: "docker.io/library/busybox:1.36", familiar: "busybox:1.36", tag: "1.36"},

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -43,7 +45,7 @@ func newTestRegistry(t *testing.T) *testRegistry {
 	tr := &testRegistry{}
 	tr.corrupt.Store("")
 	tr.failOnce.Store("")
-	h := ggcrregistry.New()
+	h := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
 	tr.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tr.auth != "" {
 			u, p, ok := r.BasicAuth()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Demo: build hull, turn Debian's static busybox into a base image, import it
+# like `docker import`, then list and inspect it. Run as root:
+#   sudo ./hack/demo.sh          (HULL_ROOT=/some/dir to use another store)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./hack/install-deps.sh
+export PATH="/usr/local/go/bin:$PATH"
+
+go build -o bin/hull ./cmd/hull
+hull() {
+	echo "+ hull $*" >&2
+	bin/hull --root "${HULL_ROOT:-/var/lib/hull}" "$@"
+}
+
+# A minimal rootfs: busybox and its applets, users, the usual directories.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+rootfs=$work/rootfs
+mkdir -p "$rootfs"/{bin,dev,etc,proc,root,sys,tmp,var}
+chmod 1777 "$rootfs/tmp"
+chmod 700 "$rootfs/root"
+cp /bin/busybox "$rootfs/bin/busybox"
+/bin/busybox --list | while read -r applet; do
+	[[ $applet == busybox ]] || ln -s busybox "$rootfs/bin/$applet"
+done
+printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$rootfs/etc/passwd"
+printf '%s\n' 'root:x:0:' 'nobody:x:65534:' >"$rootfs/etc/group"
+tar -C "$rootfs" --sort=name --numeric-owner --owner=0 --group=0 --mtime=@946684800 -cf "$work/busybox.tar" .
+
+hull import --change 'CMD ["sh"]' "$work/busybox.tar" busybox:latest
+hull images
+hull image inspect busybox:latest
