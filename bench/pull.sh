@@ -115,7 +115,7 @@ command -v go >/dev/null 2>&1 || die "go not found in PATH"
 
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/hull-bench.XXXXXX")
 chmod 755 "$WORK"
-REG_PID= DOCKERD_PID=
+REG_PID='' DOCKERD_PID=''
 cleanup() {
 	set +e
 	if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
@@ -150,9 +150,9 @@ ensure_rootfs
 
 # Registry (distribution 2.8) on a free loopback port.
 start_registry() {
-	local try port
+	local port
 	mkdir -p "$WORK/registry/data"
-	for try in 1 2 3 4 5 6 7 8; do
+	for _ in 1 2 3 4 5 6 7 8; do
 		port=$((20000 + RANDOM % 40000))
 		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue # in use
 		cat >"$WORK/registry/config.yml" <<-EOF
@@ -301,7 +301,7 @@ for t in "${ALL[@]}"; do
 	else
 		STATUS[$t]=skipped NOTE[$t]=$SKIP_REASON
 	fi
-	TIMES[$t]= NFAIL[$t]=0
+	TIMES[$t]='' NFAIL[$t]=0
 	[ "${STATUS[$t]}" = ok ] || log "$t: ${STATUS[$t]} (${NOTE[$t]})"
 done
 
@@ -399,7 +399,7 @@ done
 
 # Fastest peer: the quickest of the engines that unpack (the OCI-dir copy is a
 # floor, not a peer).
-BEST= BEST_T=
+BEST='' BEST_T=''
 for t in podman skopeo-cs docker; do
 	[ -n "${MED[$t]:-}" ] || continue
 	if [ -z "$BEST" ] || [ "${MED[$t]}" -lt "$BEST" ]; then BEST=${MED[$t]} BEST_T=$t; fi

@@ -76,6 +76,7 @@ func (p *hashPipe) produce(r io.Reader) {
 			}
 		}
 		c.refs.Store(2)
+		last := c.err != nil // c belongs to the consumers once sent
 		select {
 		case p.hashq <- c:
 		case <-p.done:
@@ -86,7 +87,7 @@ func (p *hashPipe) produce(r io.Reader) {
 		case <-p.done:
 			return
 		}
-		if c.err != nil {
+		if last {
 			return
 		}
 	}

@@ -80,7 +80,7 @@ func envOr(name, def string) string {
 // newRootCommand builds the hull command tree.
 func newRootCommand(c *cli) *cobra.Command {
 	root := &cobra.Command{
-		Use:                   "hull [OPTIONS] COMMAND [ARG...]",
+		Use:                   "hull [OPTIONS] COMMAND",
 		Short:                 "A daemonless, Docker-compatible container engine",
 		SilenceUsage:          true,
 		SilenceErrors:         true,
@@ -103,11 +103,15 @@ func newRootCommand(c *cli) *cobra.Command {
 	root.SetOut(c.out)
 	root.SetErr(c.err)
 	root.SetVersionTemplate("hull version {{.Version}}\n")
+	root.SetUsageTemplate(usageTemplate)
+	root.SetHelpTemplate("{{if or .Runnable .HasSubCommands}}{{.UsageString}}{{end}}")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{msg: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information", err, cmd.UseLine(), cmd.CommandPath())}
 	})
 
 	pf := root.PersistentFlags()
+	pf.BoolP("help", "h", false, "Print usage")
+	_ = pf.MarkHidden("help")
 	pf.StringVar(&c.opts.root, "root", envOr("HULL_ROOT", defaultRoot), "Root directory of hull's image store (env HULL_ROOT)")
 	pf.StringVar(&c.opts.runroot, "runroot", envOr("HULL_RUNROOT", defaultRunRoot), "Directory for runtime state (env HULL_RUNROOT)")
 	pf.BoolVarP(&c.opts.debug, "debug", "D", false, "Enable debug mode")
@@ -134,6 +138,39 @@ func newRootCommand(c *cli) *cobra.Command {
 	)
 	return root
 }
+
+// usageTemplate lays out help like docker's: usage line, description,
+// aliases, commands and options.
+const usageTemplate = `Usage:  {{.UseLine}}
+
+{{if ne .Long ""}}{{.Long | trim}}{{else}}{{.Short | trim}}{{end}}
+{{- if gt (len .Aliases) 0}}
+
+Aliases:
+  {{.NameAndAliases}}
+{{- end}}
+{{- if .HasAvailableSubCommands}}
+
+Commands:
+{{- range .Commands}}{{if .IsAvailableCommand}}
+  {{rpad .Name .NamePadding}} {{.Short}}
+{{- end}}{{end}}
+{{- end}}
+{{- if .HasAvailableLocalFlags}}
+
+Options:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}
+{{- end}}
+{{- if and .HasAvailableInheritedFlags (not .HasParent)}}
+
+Global Options:
+{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}
+{{- end}}
+{{- if .HasSubCommands}}
+
+Run '{{.CommandPath}} COMMAND --help' for more information on a command.
+{{- end}}
+`
 
 // newImageCommand is the `image` management command.
 func newImageCommand(c *cli) *cobra.Command {
