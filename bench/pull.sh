@@ -455,7 +455,7 @@ OUT="$REPO/bench/results/pull-$STAMP.md"
 	echo "- host: $(uname -srm), $(nproc) CPUs ($cpu), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
 	echo "- load average (1/5/15 min) before the timed rounds: $LOAD_START; after: $LOAD_END" \
 		"(above $(nproc) means other work competed for the CPUs and the numbers are noisier)"
-	echo "- hull: \`$HULL\` at $hull_rev"
+	echo "- hull: \`$HULL\` (binary from $(date -r "$HULL" '+%Y-%m-%d %H:%M' 2>/dev/null || echo -)), tree at $hull_rev"
 	echo "- podman: $(ver podman --version); skopeo: $(ver skopeo --version)"
 	echo "- dockerd: $(ver dockerd --version) (overlay2, client $(ver "${DOCKER_CLI:-false}" --version))"
 	echo "- registry: $(ver docker-registry --version)"

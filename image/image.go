@@ -325,3 +325,13 @@ func (i *Image) Created() time.Time {
 	}
 	return c.Created.Time
 }
+
+// LayerSize returns the recorded unpacked size of the layer diffID.
+func (s *Store) LayerSize(diffID digest.Digest) (int64, bool) {
+	ix, err := s.snapshotView()
+	if err != nil {
+		return 0, false
+	}
+	n, ok := ix.Layers[diffID]
+	return n, ok
+}

@@ -62,19 +62,24 @@ func (s *Store) Remove(name string, force bool, inUse InUseFunc) ([]RemoveResult
 			}
 			out = append(out, RemoveResult{Untagged: ref.Familiar()})
 			rec := tx.Record(img.ID)
-			if len(tx.TagsOf(img.ID)) > 0 {
-				return nil
-			}
-			// The last tag went: the digests of that repository go too
-			// and, with nothing else left, the image.
+			// When the last tag of a repository goes, that repository's
+			// digests go too; with nothing else left, the image goes.
 			repo := ref.Repository()
-			for _, rd := range append([]string(nil), rec.RepoDigests...) {
-				if strings.HasPrefix(rd, repo+"@") {
-					rec.RepoDigests = remove(rec.RepoDigests, rd)
-					out = append(out, RemoveResult{Untagged: reference.FamiliarString(rd)})
+			repoTagged := false
+			for _, t := range tx.TagsOf(img.ID) {
+				if strings.HasPrefix(t, repo+":") {
+					repoTagged = true
 				}
 			}
-			if len(rec.RepoDigests) > 0 {
+			if !repoTagged && ref.Digest() == "" {
+				for _, rd := range append([]string(nil), rec.RepoDigests...) {
+					if strings.HasPrefix(rd, repo+"@") {
+						rec.RepoDigests = remove(rec.RepoDigests, rd)
+						out = append(out, RemoveResult{Untagged: reference.FamiliarString(rd)})
+					}
+				}
+			}
+			if len(tx.TagsOf(img.ID)) > 0 || len(rec.RepoDigests) > 0 {
 				return nil
 			}
 			if len(users) > 0 {

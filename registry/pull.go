@@ -66,9 +66,9 @@ func pull(ctx context.Context, s *image.Store, ref reference.Reference, opts Opt
 		tagOrDigest = d.String()
 	}
 	if ref.Tag() != "" {
-		rep.Report(progress.Event{ID: ref.Tag(), Action: "Pulling from " + ref.FamiliarRepository()})
+		rep.Report(progress.Event{ID: ref.Tag(), Action: "Pulling from " + ref.Path()})
 	} else {
-		rep.Report(progress.Event{ID: ref.Digest().String(), Action: "Pulling from " + ref.FamiliarRepository()})
+		rep.Report(progress.Event{ID: ref.Digest().String(), Action: "Pulling from " + ref.Path()})
 	}
 	top, mt, topDigest, err := c.getManifest(ctx, tagOrDigest)
 	if err != nil {
@@ -155,6 +155,11 @@ func pull(ctx context.Context, s *image.Store, ref reference.Reference, opts Opt
 	if !s.Content().Has(manifestDigest) || !s.Content().Has(configID) {
 		upToDate = false
 	}
+	if ref.Tag() != "" {
+		if cur, err := s.Resolve(ref.String()); err != nil || cur.ID != configID {
+			upToDate = false
+		}
+	}
 	sizes := make(map[digest.Digest]int64, len(layers))
 	if !upToDate {
 		for _, l := range layers {
@@ -201,11 +206,6 @@ func pull(ctx context.Context, s *image.Store, ref reference.Reference, opts Opt
 	var tags []reference.Reference
 	if ref.Tag() != "" {
 		tags = append(tags, ref)
-		if id, err := s.Resolve(ref.String()); err == nil && id.ID != configID {
-			upToDate = false
-		} else if err != nil {
-			upToDate = false
-		}
 	}
 	img, err := s.Commit(image.CommitRequest{
 		Manifest:   manifestDigest,

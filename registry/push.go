@@ -139,6 +139,9 @@ func pushBlob(ctx context.Context, s *image.Store, c *client, d digest.Digest, s
 		exists, err := c.blobExists(ctx, d)
 		if err != nil {
 			lastErr = err
+			if permanent(err) {
+				break
+			}
 			continue
 		}
 		if exists {
@@ -152,6 +155,9 @@ func pushBlob(ctx context.Context, s *image.Store, c *client, d digest.Digest, s
 		mounted, loc, err := c.mountBlob(ctx, d, from)
 		if err != nil {
 			lastErr = err
+			if permanent(err) {
+				break
+			}
 			continue
 		}
 		if mounted {
@@ -172,7 +178,7 @@ func pushBlob(ctx context.Context, s *image.Store, c *client, d digest.Digest, s
 			return nil
 		}
 		lastErr = err
-		if strings.Contains(err.Error(), "unauthorized") || strings.Contains(err.Error(), "denied") {
+		if permanent(err) {
 			break
 		}
 	}
@@ -287,3 +293,9 @@ func gzipBlob(s *image.Store, src digest.Digest) (digest.Digest, int64, error) {
 }
 
 func isExists(err error) bool { return errors.Is(err, content.ErrExists) }
+
+// permanent reports errors that retrying cannot fix.
+func permanent(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "unauthorized") || strings.Contains(msg, "denied") || strings.Contains(msg, "refusing plain HTTP")
+}
