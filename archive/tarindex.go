@@ -76,8 +76,7 @@ func indexTar(ctx context.Context, ra io.ReaderAt, size int64) (*tarIndex, error
 		}
 		e := &tarEntry{name: name, typ: hdr.Typeflag, linkname: hdr.Linkname}
 		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeRegA:
-			e.typ = tar.TypeReg
+		case tar.TypeReg:
 			e.offset, e.size = or.pos(), hdr.Size
 			if e.offset+e.size > size || e.size < 0 {
 				return nil, fmt.Errorf("invalid archive: %s: truncated (entry extends past the end of the archive)", hdr.Name)
@@ -164,12 +163,6 @@ func (ix *tarIndex) lookup(p string) (*tarEntry, error) {
 		}
 	}
 	return nil, fmt.Errorf("%s: too many levels of links", orig)
-}
-
-// has reports whether p names a file in the archive.
-func (ix *tarIndex) has(p string) bool {
-	_, err := ix.lookup(p)
-	return err == nil
 }
 
 // section returns a reader of entry e's data.

@@ -192,6 +192,9 @@ func humanSize4(n int64) string { return units.HumanSize(float64(n)) }
 
 // since formats the time elapsed since t as docker does ("2 weeks ago").
 func since(t, now time.Time) string {
+	if t.IsZero() || t.Unix() <= 0 {
+		return "N/A"
+	}
 	return units.HumanDuration(now.UTC().Sub(t)) + " ago"
 }
 
