@@ -431,6 +431,12 @@ func TestImport(t *testing.T) {
 	if _, err := Import(ctx, s, bytes.NewReader(plain), mustRef(t, "bad:1"), ImportOptions{Changes: []string{"RUN true"}}); err == nil || !strings.Contains(err.Error(), "run is not a valid change command") {
 		t.Errorf("bad change: %v", err)
 	}
+	if _, err := Import(ctx, s, strings.NewReader(""), mustRef(t, "bad:3"), ImportOptions{}); err == nil || !strings.Contains(err.Error(), "empty input") {
+		t.Errorf("import of nothing: %v", err)
+	}
+	if _, err := Import(ctx, s, bytes.NewReader([]byte{0xfd, '7', 'z', 'X', 'Z', 0, 1, 2}), mustRef(t, "bad:4"), ImportOptions{}); err == nil || !strings.Contains(err.Error(), "xz-compressed input is not supported") {
+		t.Errorf("import of xz: %v", err)
+	}
 	if _, err := Import(ctx, s, strings.NewReader("this is not a tar archive, not at all, no no no......"), mustRef(t, "bad:2"), ImportOptions{}); err == nil {
 		t.Error("import of garbage succeeded")
 	}

@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -67,6 +68,9 @@ func doImport(ctx context.Context, s *image.Store, r io.Reader, ref reference.Re
 		return nil, err
 	}
 	defer cleanup()
+	if size == 0 {
+		return nil, errors.New("empty input: expected a tar archive of a root filesystem")
+	}
 	h := newHashingReader(ctxReader{ctx: ctx, r: io.NewSectionReader(layer, 0, size)})
 	if _, err := io.Copy(io.Discard, h); err != nil {
 		return nil, fmt.Errorf("read layer: %w", err)

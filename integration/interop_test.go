@@ -30,8 +30,10 @@ func newPodman(t *testing.T) *podman {
 		"--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none",
 	}}
 	t.Cleanup(func() {
-		// vfs layers may be read-only; podman removes its own store.
-		exec.Command("podman", append(p.args, "system", "reset", "-f")...).Run()
+		// Remove images through podman first so it unmounts what it
+		// mounted; the directory goes after. (Not `system reset`, which
+		// may touch host-wide network configuration.)
+		exec.Command("podman", append(p.args, "rmi", "-a", "-f")...).Run()
 	})
 	return p
 }

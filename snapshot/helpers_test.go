@@ -126,7 +126,12 @@ type sandbox struct {
 
 func newSandbox(t *testing.T) sandbox {
 	t.Helper()
-	parent := t.TempDir()
+	return newSandboxIn(t, t.TempDir())
+}
+
+// newSandboxIn makes a sandbox in the empty directory parent.
+func newSandboxIn(t *testing.T, parent string) sandbox {
+	t.Helper()
 	sb := sandbox{parent: parent, dst: filepath.Join(parent, "dst"), outside: filepath.Join(parent, "outside")}
 	if err := os.MkdirAll(filepath.Join(sb.outside, "sub"), 0o755); err != nil {
 		t.Fatal(err)
