@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use: a real registry (docker-registry), reference
 # clients (skopeo, podman, umoci), the static busybox the test images are made
 # from, and basics.
-PACKAGES=(docker-registry skopeo podman busybox-static umoci iproute2 ca-certificates git make)
+PACKAGES=(docker-registry skopeo podman runc busybox-static umoci iproute2 ca-certificates git make)
 STATICCHECK_VERSION=v0.8.2
 
 export PATH="/usr/local/go/bin:$PATH"

