@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,8 +45,8 @@ const (
 // ExtractOptions tunes Extract. The zero value is what the store uses when
 // running as root.
 type ExtractOptions struct {
-	// NoLchown leaves ownership alone (files belong to the extracting user)
-	// and tolerates EPERM on privileged xattrs, for rootless use and tests.
+	// NoLchown leaves ownership alone (files belong to the extracting
+	// user), for rootless use and tests.
 	NoLchown bool
 	// NoDevices skips character and block device entries (fifos and
 	// whiteouts are still created), for environments that forbid mknod.
@@ -75,6 +74,16 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }
 // never followed and an entry whose parent is a symlink is refused.
 // Extraction stops at the first bad entry; what was written so far stays.
 // Extract reads r up to the end-of-archive marker, not necessarily to EOF.
+//
+// Entries keep their mode (setuid, setgid and sticky included), owner,
+// times and SCHILY.xattr.* attributes; unsupported or forbidden attributes
+// (ENOTSUP, EPERM) and SELinux labels are skipped and overlayfs' own
+// trusted.overlay.* / user.overlay.* attributes are never taken from the
+// archive. A later entry replaces an earlier one of the same name (a
+// directory over a directory only updates its metadata). An entry for the
+// root itself is ignored: dst keeps its own metadata. Sparse files are
+// refused, since a few archive bytes could expand into any size.
+
 func Extract(dst string, r io.Reader, opts ExtractOptions) (Stats, error) {
 	return ExtractContext(context.Background(), dst, r, opts)
 }
@@ -337,50 +346,6 @@ func (e *extractor) fileContent(fd, pfd int, base string, hdr *tar.Header, r io.
 	return setTimes(pfd, base, hdr)
 }
 
-// copyContent copies size bytes of r to fd through buf, reading whole
-// buffers so writes are large whatever the reader returns.
-func copyContent(fd int, r io.Reader, size int64, buf []byte) (int64, error) {
-	var done int64
-	for done < size {
-		want := int64(len(buf))
-		if size-done < want {
-			want = size - done
-		}
-		n, err := io.ReadFull(r, buf[:want])
-		if n > 0 {
-			if werr := writeAll(fd, buf[:n]); werr != nil {
-				return done, fmt.Errorf("write file: %w", werr)
-			}
-			done += int64(n)
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return done, io.ErrUnexpectedEOF
-		}
-		if err != nil {
-			return done, err
-		}
-	}
-	return done, nil
-}
-
-// writeAll writes b to fd, continuing after short writes.
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return io.ErrShortWrite
-		}
-		b = b[n:]
-	}
-	return nil
-}
-
 // dir makes a directory, or updates the metadata of an existing one.
 func (e *extractor) dir(pfd int, name, base string, hdr *tar.Header) error {
 	fresh := true
@@ -583,33 +548,6 @@ func (e *extractor) finishDirs() error {
 		if err := unix.UtimesNanoAt(pfd, base, d.times[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("layer entry %q: set times: %w", d.name, err)
 		}
-	}
-	return nil
-}
-
-// mode is the permission part of hdr's mode, with setuid, setgid and sticky.
-func mode(hdr *tar.Header) uint32 {
-	return uint32(hdr.Mode) & 0o7777
-}
-
-// times is hdr's access and modification time; a missing atime is mtime.
-func times(hdr *tar.Header) [2]unix.Timespec {
-	at := hdr.AccessTime
-	if at.IsZero() {
-		at = hdr.ModTime
-	}
-	return [2]unix.Timespec{timespec(at), timespec(hdr.ModTime)}
-}
-
-func timespec(t time.Time) unix.Timespec {
-	return unix.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
-}
-
-// setTimes sets hdr's times on base in pfd, not following a symlink.
-func setTimes(pfd int, base string, hdr *tar.Header) error {
-	ts := times(hdr)
-	if err := unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("set times: %w", err)
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
 package snapshot
 
 import (
+	"archive/tar"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -10,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -70,22 +73,18 @@ func openDir(root int, rel string, create bool) (int, error) {
 		how := unix.OpenHow{
 			// No O_NOFOLLOW: a trailing symlink must fail with ELOOP too.
 			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: 0,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 		}
-		var fd int
-		var err error
-		for {
+		fd, err := unix.Openat2(root, rel, &how)
+		for i := 0; i < 16 && (err == unix.EINTR || err == unix.EAGAIN); i++ {
 			fd, err = unix.Openat2(root, rel, &how)
-			if err != unix.EINTR && err != unix.EAGAIN {
-				break
-			}
 		}
 		switch {
 		case err == nil:
 			return fd, nil
 		case err == unix.ENOSYS || err == unix.EPERM:
-			noOpenat2.Store(true)
-		case err == unix.ENOENT && create:
+			noOpenat2.Store(true) // old kernel or seccomp
+		case err == unix.ENOENT && create, err == unix.EINTR, err == unix.EAGAIN:
 		default:
 			return -1, dirError(rel, err)
 		}
@@ -118,7 +117,7 @@ func walkDir(root int, rel string, create bool) (int, error) {
 
 // stepDir opens the directory c inside dirfd, never following a symlink.
 func stepDir(dirfd int, c string, create bool) (int, error) {
-	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC
+	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := openRetry(dirfd, c, flags)
 	if err == unix.ENOENT && create {
 		if err := unix.Mkdirat(dirfd, c, 0o755); err == nil {
@@ -255,4 +254,75 @@ func setXattrs(records map[string]string, set func(name string, value []byte) er
 // (lsetxattr) that have no *at variant.
 func procPath(dirfd int, base string) string {
 	return "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + base
+}
+
+// copyContent copies size bytes of r to fd through buf, reading whole
+// buffers so writes are large whatever the reader returns.
+func copyContent(fd int, r io.Reader, size int64, buf []byte) (int64, error) {
+	var done int64
+	for done < size {
+		want := int64(len(buf))
+		if size-done < want {
+			want = size - done
+		}
+		n, err := io.ReadFull(r, buf[:want])
+		if n > 0 {
+			if werr := writeAll(fd, buf[:n]); werr != nil {
+				return done, fmt.Errorf("write file: %w", werr)
+			}
+			done += int64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return done, io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// writeAll writes b to fd, continuing after short writes.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// mode is the permission part of hdr's mode, with setuid, setgid and sticky.
+func mode(hdr *tar.Header) uint32 {
+	return uint32(hdr.Mode) & 0o7777
+}
+
+// times is hdr's access and modification time; a missing atime is mtime.
+func times(hdr *tar.Header) [2]unix.Timespec {
+	at := hdr.AccessTime
+	if at.IsZero() {
+		at = hdr.ModTime
+	}
+	return [2]unix.Timespec{timespec(at), timespec(hdr.ModTime)}
+}
+
+func timespec(t time.Time) unix.Timespec {
+	return unix.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
+}
+
+// setTimes sets hdr's times on base in pfd, not following a symlink.
+func setTimes(pfd int, base string, hdr *tar.Header) error {
+	ts := times(hdr)
+	if err := unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times: %w", err)
+	}
+	return nil
 }

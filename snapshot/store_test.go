@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,6 +33,16 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	}
+	// Go's fuzzer minimizes every new input for up to 60s by default, which
+	// starves short -fuzz runs of this filesystem-bound target (and trips
+	// golang/go#52569 when -fuzztime ends mid-minimization). An explicit
+	// -test.fuzzminimizetime still wins.
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.fuzzminimizetime" })
+	if !explicit {
+		_ = flag.Set("test.fuzzminimizetime", "3s")
 	}
 	os.Exit(m.Run())
 }
