@@ -10,6 +10,7 @@ package registry
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -351,4 +352,46 @@ func (c *client) putManifest(ctx context.Context, tagOrDigest, mediaType string,
 	}
 	defer resp.Body.Close()
 	return describe(transport.CheckError(resp, http.StatusCreated, http.StatusOK, http.StatusAccepted))
+}
+
+// listTags returns every tag of the repository, following the Link
+// pagination of the distribution API.
+func (c *client) listTags(ctx context.Context) ([]string, error) {
+	var tags []string
+	next := fmt.Sprintf("https://%s/v2/%s/tags/list?n=1000", c.reg.RegistryStr(), c.repo)
+	for next != "" {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, next, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		if err := transport.CheckError(resp, http.StatusOK); err != nil {
+			resp.Body.Close()
+			return nil, describe(err)
+		}
+		var page struct {
+			Tags []string `json:"tags"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("malformed tag list: %w", err)
+		}
+		tags = append(tags, page.Tags...)
+		next = ""
+		if link := resp.Header.Get("Link"); link != "" {
+			// Link: </v2/x/tags/list?last=a&n=1000>; rel="next"
+			if i, j := strings.IndexByte(link, '<'), strings.IndexByte(link, '>'); i >= 0 && j > i {
+				u, err := resp.Request.URL.Parse(link[i+1 : j])
+				if err != nil {
+					return nil, fmt.Errorf("bad pagination link %q: %w", link, err)
+				}
+				next = u.String()
+			}
+		}
+	}
+	return tags, nil
 }

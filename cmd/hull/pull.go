@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 
 	dref "github.com/distribution/reference"
@@ -40,9 +41,6 @@ func parseRemote(name string, all bool) (reference.Reference, bool, error) {
 	nameOnly := dref.IsNameOnly(n)
 	if all && !nameOnly {
 		return reference.Reference{}, false, errors.New("tag can't be used with --all-tags/-a")
-	}
-	if all {
-		return reference.Reference{}, false, errors.New("--all-tags/-a is not supported by hull: name a tag or digest")
 	}
 	ref, err := reference.Parse(name)
 	return ref, nameOnly, err
@@ -85,12 +83,15 @@ func runPull(c *cli, cmd *cobra.Command, name string, opts pullOptions) error {
 			return err
 		}
 	}
-	if nameOnly && !opts.quiet {
-		fmt.Fprintln(c.out, "Using default tag:", ref.Tag())
-	}
 	s, err := c.imageStore()
 	if err != nil {
 		return err
+	}
+	if opts.all {
+		return pullAllTags(c, cmd, s, ref, platform, opts.quiet)
+	}
+	if nameOnly && !opts.quiet {
+		fmt.Fprintln(c.out, "Using default tag:", ref.Tag())
 	}
 	res, err := registry.Pull(cmd.Context(), s, ref, registryOptions(newReporter(c.out, opts.quiet), platform))
 	if err != nil {
@@ -105,6 +106,43 @@ func runPull(c *cli, cmd *cobra.Command, name string, opts pullOptions) error {
 		}
 	}
 	fmt.Fprintln(c.out, ref.String())
+	return nil
+}
+
+// pullAllTags pulls every tag of ref's repository, as `docker pull -a`.
+func pullAllTags(c *cli, cmd *cobra.Command, s *image.Store, ref reference.Reference, platform v1.Platform, quiet bool) error {
+	rep := newReporter(c.out, quiet)
+	opts := registryOptions(rep, platform)
+	tags, err := registry.ListTags(cmd.Context(), ref, opts)
+	if err != nil {
+		return err
+	}
+	if len(tags) == 0 {
+		return fmt.Errorf("no tags found in repository %s", ref.FamiliarRepository())
+	}
+	upToDate := true
+	for _, tag := range tags {
+		tref, err := ref.WithTag(tag)
+		if err != nil {
+			return err
+		}
+		res, err := registry.Pull(cmd.Context(), s, tref, opts)
+		if err != nil {
+			return err
+		}
+		upToDate = upToDate && res.UpToDate
+		if !quiet {
+			fmt.Fprintln(c.out, "Digest:", res.Digest)
+		}
+	}
+	if !quiet {
+		if upToDate {
+			fmt.Fprintln(c.out, "Status: Image is up to date for", ref.FamiliarRepository())
+		} else {
+			fmt.Fprintln(c.out, "Status: Downloaded newer image for", ref.FamiliarRepository())
+		}
+	}
+	fmt.Fprintln(c.out, ref.Repository())
 	return nil
 }
 
@@ -140,12 +178,15 @@ func runPush(c *cli, cmd *cobra.Command, name string, opts pushOptions) error {
 	if ref.Digest() != "" && ref.Tag() == "" {
 		return fmt.Errorf("cannot push a digest reference (%s): push a tag", ref.Familiar())
 	}
-	if nameOnly && !opts.quiet {
-		fmt.Fprintln(c.out, "Using default tag:", ref.Tag())
-	}
 	s, err := c.imageStore()
 	if err != nil {
 		return err
+	}
+	if opts.all {
+		return pushAllTags(c, cmd, s, ref, opts.quiet)
+	}
+	if nameOnly && !opts.quiet {
+		fmt.Fprintln(c.out, "Using default tag:", ref.Tag())
 	}
 	if !opts.quiet {
 		fmt.Fprintf(c.out, "The push refers to repository [%s]\n", ref.Repository())
@@ -166,5 +207,43 @@ func runPush(c *cli, cmd *cobra.Command, name string, opts pushOptions) error {
 		return nil
 	}
 	fmt.Fprintf(c.out, "%s: digest: %s size: %d\n", ref.Tag(), res.Digest, res.Size)
+	return nil
+}
+
+// pushAllTags pushes every local tag of ref's repository, as
+// `docker push -a`.
+func pushAllTags(c *cli, cmd *cobra.Command, s *image.Store, ref reference.Reference, quiet bool) error {
+	imgs, err := s.List()
+	if err != nil {
+		return err
+	}
+	var tags []reference.Reference
+	for _, img := range imgs {
+		for _, t := range img.Tags {
+			r, err := reference.Parse(t)
+			if err == nil && r.Repository() == ref.Repository() {
+				tags = append(tags, r)
+			}
+		}
+	}
+	if len(tags) == 0 {
+		//lint:ignore ST1005 docker's message
+		return fmt.Errorf("An image does not exist locally with the tag: %s", ref.FamiliarRepository())
+	}
+	sort.Slice(tags, func(i, j int) bool { return tags[i].Tag() < tags[j].Tag() })
+	if !quiet {
+		fmt.Fprintf(c.out, "The push refers to repository [%s]\n", ref.Repository())
+	}
+	for _, t := range tags {
+		res, err := registry.Push(cmd.Context(), s, t, registryOptions(newReporter(c.out, quiet), v1.Platform{}))
+		if err != nil {
+			return err
+		}
+		if quiet {
+			fmt.Fprintln(c.out, t.String())
+		} else {
+			fmt.Fprintf(c.out, "%s: digest: %s size: %d\n", t.Tag(), res.Digest, res.Size)
+		}
+	}
 	return nil
 }

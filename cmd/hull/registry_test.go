@@ -115,3 +115,32 @@ func TestLoginLogout(t *testing.T) {
 		t.Errorf("push without credentials succeeded:\n%v", r)
 	}
 }
+
+func TestPushPullAllTags(t *testing.T) {
+	addr := testutil.StartRegistry(t)
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	root := t.TempDir()
+	importBusybox(t, root, "busybox:latest", `CMD ["sh"]`)
+	name := addr + "/all/busybox"
+	for _, tag := range []string{"a", "b", "c"} {
+		mustHull(t, root, "", "tag", "busybox", name+":"+tag)
+	}
+	r := mustHull(t, root, "", "push", "-a", name)
+	for _, tag := range []string{"a", "b", "c"} {
+		if !strings.Contains(r.stdout, "\n"+tag+": digest: sha256:") {
+			t.Fatalf("push -a output lacks tag %s:\n%s", tag, r.stdout)
+		}
+	}
+	if r := hull(t, root, "", "push", "-a", name+":a"); r.code != 125 || !strings.Contains(r.stderr, "tag can't be used with --all-tags/-a") {
+		t.Errorf("push -a with a tag: %+v", r)
+	}
+	other := t.TempDir()
+	r = mustHull(t, other, "", "pull", "-a", name)
+	if !strings.HasSuffix(r.stdout, "Status: Downloaded newer image for "+name+"\n"+name+"\n") {
+		t.Errorf("pull -a output:\n%s", r.stdout)
+	}
+	r = mustHull(t, other, "", "images", "--format", "{{.Tag}}", name)
+	if r.stdout != "a\nb\nc\n" && strings.Join(strings.Fields(r.stdout), ",") != "a,b,c" {
+		t.Errorf("tags after pull -a: %q", r.stdout)
+	}
+}
