@@ -91,7 +91,11 @@ func Login(ctx context.Context, server, username, password string, opts Options)
 		return fmt.Errorf("login %s: %w", domain, err)
 	}
 	auth := authn.FromConfig(authn.AuthConfig{Username: username, Password: password})
-	rt, err := transport.NewWithContext(ctx, reg, auth, baseTransport(host, insecure, true), nil)
+	tlsCfg, err := tlsConfig(host, insecure, opts.CertsDir)
+	if err != nil {
+		return fmt.Errorf("login %s: %w", domain, err)
+	}
+	rt, err := transport.NewWithContext(ctx, reg, auth, baseTransport(host, insecure, true, tlsCfg), nil)
 	if err != nil {
 		return fmt.Errorf("login %s: %w", domain, describe(err))
 	}

@@ -48,6 +48,9 @@ type Options struct {
 	// Retries is how many times a failed layer transfer is retried
 	// (default 3).
 	Retries int
+	// CertsDir holds per-registry CA and client certificates as Docker's
+	// /etc/docker/certs.d does; "" means DefaultCertsDir.
+	CertsDir string
 }
 
 func (o Options) reporter() progress.Reporter { return progress.OrDiscard(o.Reporter) }
@@ -127,13 +130,11 @@ func (g *guardTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // baseTransport builds the HTTP transport for one registry. Requests with
 // bodies (uploads) must not go through go-containerregistry's retrying
 // transport, which would resend a consumed body; pushes retry per blob.
-func baseTransport(host string, insecure, retry bool) http.RoundTripper {
+func baseTransport(host string, insecure, retry bool, tlsCfg *tls.Config) http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 16
 	t.ResponseHeaderTimeout = 2 * time.Minute
-	if insecure {
-		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only for registries the user marked insecure
-	}
+	t.TLSClientConfig = tlsCfg
 	var rt http.RoundTripper = &guardTransport{host: host, allow: insecure, inner: t}
 	if !retry {
 		return rt
@@ -173,7 +174,11 @@ func newClient(ctx context.Context, ref reference.Reference, opts Options, actio
 	for _, r := range extraPull {
 		scopes = append(scopes, "repository:"+r+":pull")
 	}
-	rt, err := transport.NewWithContext(ctx, reg, auth, baseTransport(host, insecure, !slices.Contains(actions, "push")), scopes)
+	tlsCfg, err := tlsConfig(host, insecure, opts.CertsDir)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := transport.NewWithContext(ctx, reg, auth, baseTransport(host, insecure, !slices.Contains(actions, "push"), tlsCfg), scopes)
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", host, describe(err))
 	}
