@@ -4,7 +4,7 @@ FUZZTIME ?= 30s
 
 export PATH := $(CURDIR)/.bin:/usr/local/go/bin:$(PATH)
 
-.PHONY: build test lint fuzz bench-pull demo deps clean
+.PHONY: build test lint fuzz bench-pull demo deps clean validate-runtime
 
 ## build: compile hull into bin/hull
 build:
@@ -33,6 +33,11 @@ demo:
 ## deps: install the Debian packages and Go tools the tests need; run as root
 deps:
 	./hack/install-deps.sh
+
+## validate-runtime: OCI runtime-tools validation suite, runc baseline vs hull runtime; run as root
+##   flags via VALIDATE_RUNTIME_FLAGS, e.g. VALIDATE_RUNTIME_FLAGS='--report-only --tests kill'
+validate-runtime:
+	./hack/runtime-validation.sh $(VALIDATE_RUNTIME_FLAGS)
 
 clean:
 	rm -rf bin
