@@ -135,6 +135,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newInfoCommand(c),
 		newImageCommand(c),
 		newSystemCommand(c),
+		newRuntimeCommand(c),
 	)
 	return root
 }
