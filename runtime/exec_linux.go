@@ -185,7 +185,14 @@ func (c *Container) Exec(p *specs.Process, o ExecOptions) (proc *Process, err er
 		return nil, fmt.Errorf("exec: %w", err)
 	}
 	if cg != nil && st == Paused {
-		if err := cg.Apply(cmd.Process.Pid); err != nil {
+		// Only once the helper has execve'd (EOF on the socket): a
+		// multi-threaded process frozen in mid-execve never finishes it
+		// (its other threads cannot die while frozen, the cgroup never
+		// gets past FREEZING).
+		if _, err := conn.recv(); !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("exec: waiting for execve: %v", err)
+		}
+		if err := cg.Apply(cmd.Process.Pid); err != nil && !exited(cmd.Process.Pid) {
 			return nil, err
 		}
 	}
@@ -195,6 +202,12 @@ func (c *Container) Exec(p *specs.Process, o ExecOptions) (proc *Process, err er
 		}
 	}
 	return &Process{Pid: cmd.Process.Pid, cmd: cmd}, nil
+}
+
+// exited reports whether pid is gone or a zombie.
+func exited(pid int) bool {
+	st, err := readProcStat(pid)
+	return err != nil || st.state == 'Z' || st.state == 'X'
 }
 
 // nsPath is the /proc path of one of init's namespaces.
@@ -220,7 +233,7 @@ func validateExecProcess(p *specs.Process) error {
 
 // runExec is the helper's side of Exec: join the container's mount
 // namespace, set the process up and execve it.
-func runExec(conn *syncConn, sock *os.File, cfg *initConfig, fds initFds, ready *bool) error {
+func runExec(conn *syncConn, cfg *initConfig, fds initFds, ready *bool) error {
 	p := cfg.Process
 	if p == nil || len(p.Args) == 0 {
 		return errors.New("exec config has no process")
@@ -249,8 +262,9 @@ func runExec(conn *syncConn, sock *os.File, cfg *initConfig, fds initFds, ready 
 	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
 		return err
 	}
+	// The socket stays open (close-on-exec): the parent sees EOF once the
+	// execve happened.
 	*ready = true
-	sock.Close()
 	if p.NoNewPrivileges {
 		if err := loadSeccomp(filter); err != nil {
 			return err

@@ -80,11 +80,16 @@ func TestExec(t *testing.T) {
 	if res := e.hull("exec", id, "true"); res.ExitCode != 1 || !strings.Contains(res.Stderr, "paused") {
 		t.Errorf("exec in a paused container: exit %d: %s", res.ExitCode, res.Stderr)
 	}
-	// (Its stdio is /dev/null: it stays frozen until resume.)
-	if err := testutil.HullCmd(t, e.root, "runtime", "exec", "--ignore-paused", "--detach", id, "true").Run(); err != nil {
+	// The process joins the frozen cgroup (once it has execve'd) and runs
+	// on resume. (Its stdio is /dev/null: it holds no pipe of ours.)
+	if err := testutil.HullCmd(t, e.root, "runtime", "exec", "--ignore-paused", "--detach", id, "sh", "-c", "echo thawed > /tmp/thawed").Run(); err != nil {
 		t.Errorf("exec --ignore-paused: %v", err)
 	}
 	e.mustHull("resume", id)
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(e.bundle, "rootfs/tmp/thawed"))
+		return string(b) == "thawed\n"
+	})
 
 	e.mustHull("kill", id, "KILL")
 	e.waitStatus(id, runtime.Stopped)

@@ -116,7 +116,7 @@ func runInit(conn *syncConn, sock *os.File, fds initFds, ready *bool) error {
 		return errors.New("init config has no spec")
 	}
 	if cfg.Exec {
-		return runExec(conn, sock, cfg, fds, ready)
+		return runExec(conn, cfg, fds, ready)
 	}
 	s := cfg.Spec
 	p := s.Process
