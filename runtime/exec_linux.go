@@ -265,16 +265,5 @@ func runExec(conn *syncConn, cfg *initConfig, fds initFds, ready *bool) error {
 	// The socket stays open (close-on-exec): the parent sees EOF once the
 	// execve happened.
 	*ready = true
-	if p.NoNewPrivileges {
-		if err := loadSeccomp(filter); err != nil {
-			return err
-		}
-	}
-	if err := closeExecFrom(3 + cfg.PreserveFDs); err != nil {
-		return err
-	}
-	if err := unix.Exec(exe, p.Args, env); err != nil {
-		return fmt.Errorf("exec %s: %w", exe, err)
-	}
-	return nil
+	return execProcess(p, filter, cfg.PreserveFDs, exe, env)
 }

@@ -274,18 +274,7 @@ func execAfterStart(cfg *initConfig, fifoFd int, filter *seccomp.Filter, exe str
 	if err := runHooks("startContainer", hooksOf(s).StartContainer, hookState(cfg.ID, Created, cfg.Pid, cfg.Bundle, s)); err != nil {
 		return err
 	}
-	if p.NoNewPrivileges {
-		if err := loadSeccomp(filter); err != nil {
-			return err
-		}
-	}
-	if err := closeExecFrom(3 + cfg.PreserveFDs); err != nil {
-		return err
-	}
-	if err := unix.Exec(exe, p.Args, env); err != nil {
-		return fmt.Errorf("exec %s: %w", exe, err)
-	}
-	return nil
+	return execProcess(p, filter, cfg.PreserveFDs, exe, env)
 }
 
 // setPersonality sets the execution domain (linux.personality).
@@ -334,6 +323,24 @@ func setIOPriority(p *specs.LinuxIOPriority) error {
 	prio := class<<13 | uintptr(p.Priority)
 	if _, _, errno := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, 0, prio); errno != 0 {
 		return fmt.Errorf("set I/O priority: %w", errno)
+	}
+	return nil
+}
+
+// execProcess is the last step of init and of exec: with no_new_privs the
+// seccomp filter goes on as late as possible, every fd above the preserved
+// ones is marked close-on-exec, and the process replaces this one.
+func execProcess(p *specs.Process, filter *seccomp.Filter, preserveFDs int, exe string, env []string) error {
+	if p.NoNewPrivileges {
+		if err := loadSeccomp(filter); err != nil {
+			return err
+		}
+	}
+	if err := closeExecFrom(3 + preserveFDs); err != nil {
+		return err
+	}
+	if err := unix.Exec(exe, p.Args, env); err != nil {
+		return fmt.Errorf("exec %s: %w", exe, err)
 	}
 	return nil
 }
