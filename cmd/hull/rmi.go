@@ -37,11 +37,15 @@ func runRemove(c *cli, names []string, force bool) error {
 	if err != nil {
 		return err
 	}
+	inUse, err := c.imageUsers()
+	if err != nil {
+		return err
+	}
 	var errs []error
 	fatal := false
 	removed := false
 	for _, name := range names {
-		res, err := s.Remove(name, force, nil)
+		res, err := s.Remove(name, force, inUse)
 		if err != nil {
 			if !errors.Is(err, image.ErrNotFound) {
 				fatal = true
@@ -57,7 +61,7 @@ func runRemove(c *cli, names []string, force bool) error {
 		}
 	}
 	if removed {
-		if _, err := s.GC(nil); err != nil {
+		if _, err := s.GC(c.containerLayers); err != nil {
 			errs = append(errs, err)
 			fatal = true
 		}
@@ -179,6 +183,10 @@ func runPrune(c *cli, all, force bool, filter *filterArgs) error {
 	if err != nil {
 		return err
 	}
+	inUse, err := c.imageUsers()
+	if err != nil {
+		return err
+	}
 	children := map[string]bool{}
 	for _, img := range stored {
 		if img.Parent != "" {
@@ -212,7 +220,7 @@ func runPrune(c *cli, all, force bool, filter *filterArgs) error {
 			refs = []string{img.ID.String()}
 		}
 		for _, ref := range refs {
-			res, err := s.Remove(ref, false, nil)
+			res, err := s.Remove(ref, false, inUse)
 			if err != nil {
 				// Already gone with an earlier reference, or in use:
 				// docker skips such images too.
@@ -223,7 +231,7 @@ func runPrune(c *cli, all, force bool, filter *filterArgs) error {
 	}
 	var freed int64
 	if len(deleted) > 0 {
-		rep, err := s.GC(nil)
+		rep, err := s.GC(c.containerLayers)
 		if err != nil {
 			return err
 		}

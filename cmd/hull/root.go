@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/hull-project/hull/container"
 	"github.com/hull-project/hull/image"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -33,7 +34,8 @@ type cli struct {
 	err  io.Writer
 	opts globalOptions
 
-	store *image.Store
+	store      *image.Store
+	containers *container.Store
 }
 
 func newCLI(in io.Reader, out, errw io.Writer) *cli {
@@ -136,6 +138,22 @@ func newRootCommand(c *cli) *cobra.Command {
 		newImageCommand(c),
 		newSystemCommand(c),
 		newRuntimeCommand(c),
+		newMonitorCommand(c),
+		newRunCommand(c),
+		newCreateCommand(c),
+		newStartCommand(c),
+		newStopCommand(c),
+		newKillCommand(c),
+		newRestartCommand(c),
+		newRmCommand(c),
+		newPsCommand(c),
+		newLogsCommand(c),
+		newWaitCommand(c),
+		newRenameCommand(c),
+		newPauseCommand(c, true),
+		newPauseCommand(c, false),
+		newContainerCommand(c),
+		newVolumeCommand(c),
 	)
 	return root
 }

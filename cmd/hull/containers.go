@@ -1,0 +1,148 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/hull-project/hull/container"
+	"github.com/hull-project/hull/monitor"
+	digest "github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+)
+
+// containerStore opens the container store under --root and --runroot.
+func (c *cli) containerStore() (*container.Store, error) {
+	if c.containers != nil {
+		return c.containers, nil
+	}
+	s, err := container.Open(c.opts.root, c.opts.runroot)
+	if err != nil {
+		return nil, err
+	}
+	c.containers = s
+	return s, nil
+}
+
+// monitorClient is the client of the store's monitor; it starts one (this
+// binary's hidden `monitor` command) when none runs.
+func (c *cli) monitorClient() (*monitor.Client, error) {
+	cs, err := c.containerStore()
+	if err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/proc/self/exe"
+	}
+	root, runroot := c.opts.root, c.opts.runroot
+	return &monitor.Client{Store: cs, Command: func() *exec.Cmd {
+		return exec.Command(exe, "--root", root, "--runroot", runroot, "monitor")
+	}}, nil
+}
+
+// newMonitorCommand is the hidden `monitor` command the CLI spawns.
+func newMonitorCommand(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:    "monitor",
+		Short:  "Supervise running containers (started by hull itself)",
+		Hidden: true,
+		Args:   noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cs, err := c.containerStore()
+			if err != nil {
+				return err
+			}
+			is, err := c.imageStore()
+			if err != nil {
+				return err
+			}
+			vs, err := c.volumeStore()
+			if err != nil {
+				return err
+			}
+			var ready *os.File
+			if f := os.NewFile(3, "ready"); f != nil {
+				if _, err := f.Stat(); err == nil {
+					ready = f
+				}
+			}
+			exe, _ := os.Executable()
+			return monitor.Serve(monitor.Config{
+				Containers: cs, Images: is, Volumes: vs,
+				Idle: monitorIdle(), InitPath: exe,
+			}, ready)
+		},
+	}
+}
+
+// imageUsers maps image IDs to the containers created from them (for rmi
+// and image prune).
+func (c *cli) imageUsers() (func(digest.Digest) []string, error) {
+	cs, err := c.containerStore()
+	if err != nil {
+		return nil, err
+	}
+	recs, err := cs.List()
+	if err != nil {
+		return nil, err
+	}
+	users := map[digest.Digest][]string{}
+	for _, r := range recs {
+		users[r.ImageID] = append(users[r.ImageID], r.ID)
+	}
+	return func(id digest.Digest) []string { return users[id] }, nil
+}
+
+// containerLayers lists every layer a container uses (GC roots).
+func (c *cli) containerLayers() ([]digest.Digest, error) {
+	cs, err := c.containerStore()
+	if err != nil {
+		return nil, err
+	}
+	recs, err := cs.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []digest.Digest
+	for _, r := range recs {
+		out = append(out, r.Layers...)
+	}
+	return out, nil
+}
+
+// isNotFound reports whether err is a container store "no such
+// container" error.
+func isNotFound(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "No such container")
+}
+
+// monitorIdle is how long an idle monitor waits (HULL_MONITOR_IDLE, a
+// Go duration).
+func monitorIdle() time.Duration {
+	if v := os.Getenv("HULL_MONITOR_IDLE"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			return d
+		}
+	}
+	return monitor.DefaultIdle
+}
+
+// newContainerCommand is the `container` management command.
+func newContainerCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:                   "container COMMAND",
+		Short:                 "Manage containers",
+		Args:                  noArgs,
+		RunE:                  showHelp(c),
+		DisableFlagsInUseLine: true,
+	}
+	cmd.AddCommand(
+		newRunCommand(c), newCreateCommand(c), newStartCommand(c), newStopCommand(c),
+		newKillCommand(c), newRestartCommand(c), newRmCommand(c), newPsCommand(c),
+		newLogsCommand(c), newWaitCommand(c), newRenameCommand(c),
+		newPauseCommand(c, true), newPauseCommand(c, false),
+	)
+	return cmd
+}

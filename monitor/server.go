@@ -1,0 +1,347 @@
+// Package monitor supervises hull's running containers. One monitor
+// process per hull root (started on demand by the CLI, exiting when it
+// has been idle for a while) is the parent of every container's init: it
+// copies their output into their logs and to attached clients, records
+// their exit codes, applies restart policies and health checks, and
+// removes --rm containers. Sharing one process keeps the host-side cost
+// per container to a few goroutines and buffers instead of a process per
+// container (Docker's shim, Podman's conmon).
+//
+// The CLI talks to the monitor over a unix socket in the store's run
+// directory (Client). A kill -9 of the monitor leaves the containers
+// running; the container store then tells the truth about them from the
+// OCI runtime (container.Store.Get).
+package monitor
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hull-project/hull/container"
+	"github.com/hull-project/hull/image"
+	"github.com/hull-project/hull/internal/flock"
+	"github.com/hull-project/hull/volume"
+	"golang.org/x/sys/unix"
+)
+
+// Files in the store's run directory.
+const (
+	socketName = "monitor.sock"
+	lockName   = "monitor.lock"
+	spawnLock  = "spawn.lock"
+	logName    = "monitor.log"
+)
+
+// DefaultIdle is how long a monitor with nothing to supervise waits for
+// work before it exits.
+const DefaultIdle = 30 * time.Second
+
+// Config is what a monitor serves.
+type Config struct {
+	Containers *container.Store
+	Images     *image.Store
+	Volumes    *volume.Store
+	// Idle is how long to wait with no container and no client before
+	// exiting (DefaultIdle if zero).
+	Idle time.Duration
+	// InitPath is the host path of the init bind-mounted for --init.
+	InitPath string
+}
+
+// Server is a running monitor.
+type Server struct {
+	cfg  Config
+	log  *log.Logger
+	ln   *net.UnixListener
+	mu   sync.Mutex
+	sups map[string]*supervisor
+	// conns counts open client connections; activity is when the last
+	// supervisor or connection went away.
+	conns    int
+	activity time.Time
+}
+
+// Serve runs a monitor for cfg until it has been idle for cfg.Idle. If
+// another monitor already serves the store it returns nil at once.
+// ready, if not nil, gets one line once the socket accepts connections
+// and is then closed.
+func Serve(cfg Config, ready *os.File) error {
+	if cfg.Idle == 0 {
+		cfg.Idle = DefaultIdle
+	}
+	run := cfg.Containers.RunDir()
+	lock, err := flock.TryExclusive(filepath.Join(run, lockName))
+	if errors.Is(err, flock.ErrLocked) {
+		if ready != nil {
+			fmt.Fprintln(ready, "running")
+			ready.Close()
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	logf, err := os.OpenFile(filepath.Join(run, logName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("monitor log: %w", err)
+	}
+	defer logf.Close()
+	sock := filepath.Join(run, socketName)
+	os.Remove(sock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	ln.SetUnlinkOnClose(false)
+	// Containers' inits are our children; orphans they leave behind
+	// outside their pid namespace (none normally) are reaped by us too.
+	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	s := &Server{
+		cfg:      cfg,
+		log:      log.New(logf, fmt.Sprintf("monitor[%d] ", os.Getpid()), log.LstdFlags|log.Lmicroseconds),
+		ln:       ln,
+		sups:     map[string]*supervisor{},
+		activity: time.Now(),
+	}
+	if ready != nil {
+		fmt.Fprintln(ready, "ready")
+		ready.Close()
+	}
+	go s.idleLoop(sock)
+	for {
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			s.log.Printf("accept: %v", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		s.mu.Lock()
+		s.conns++
+		s.mu.Unlock()
+		go s.serveConn(conn)
+	}
+}
+
+// idleLoop closes the listener once nothing happened for cfg.Idle. It
+// holds the spawn lock while it does, so a client either reached this
+// monitor before or spawns a new one after.
+func (s *Server) idleLoop(sock string) {
+	for {
+		time.Sleep(s.cfg.Idle / 4)
+		if !s.idle() {
+			continue
+		}
+		l, err := flock.Exclusive(filepath.Join(s.cfg.Containers.RunDir(), spawnLock))
+		if err != nil {
+			continue
+		}
+		if s.idle() {
+			os.Remove(sock)
+			s.ln.Close()
+			// Connections accepted before the close are served; the
+			// process exits when Serve returns, after them.
+			s.waitConns()
+			s.log.Printf("idle, exiting")
+			l.Unlock()
+			return
+		}
+		l.Unlock()
+	}
+}
+
+func (s *Server) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sups) == 0 && s.conns == 0 && time.Since(s.activity) >= s.cfg.Idle
+}
+
+func (s *Server) waitConns() {
+	for {
+		s.mu.Lock()
+		n := s.conns
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (s *Server) touch() {
+	s.mu.Lock()
+	s.activity = time.Now()
+	s.mu.Unlock()
+}
+
+func (s *Server) serveConn(conn *net.UnixConn) {
+	defer func() {
+		conn.Close()
+		s.mu.Lock()
+		s.conns--
+		s.activity = time.Now()
+		s.mu.Unlock()
+	}()
+	br := bufio.NewReader(conn)
+	var req Request
+	if err := readLine(br, &req); err != nil {
+		if !errors.Is(err, io.EOF) {
+			s.log.Printf("bad request: %v", err)
+		}
+		return
+	}
+	switch req.Op {
+	case "ping":
+		_ = writeLine(conn, Response{Pid: os.Getpid()})
+	case "start":
+		s.opStart(conn, br, &req)
+	case "attach":
+		s.opAttach(conn, br, &req)
+	case "stop":
+		s.opStop(conn, &req)
+	case "kill":
+		s.opKill(conn, &req)
+	case "signal":
+		s.opSignal(conn, &req)
+	case "wait":
+		s.opWait(conn, &req)
+	case "resize":
+		s.opResize(conn, &req)
+	default:
+		_ = writeLine(conn, Response{Error: fmt.Sprintf("monitor: unknown operation %q", req.Op), ExitCode: 125})
+	}
+}
+
+func (s *Server) supervisor(id string) *supervisor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sups[id]
+}
+
+// opStart starts the container (attaching the connection first if asked,
+// so no output is missed). Starting a running container is a no-op, as
+// in Docker; with Attach it attaches.
+func (s *Server) opStart(conn *net.UnixConn, br *bufio.Reader, req *Request) {
+	s.mu.Lock()
+	sv := s.sups[req.ID]
+	fresh := sv == nil
+	if fresh {
+		sv = newSupervisor(s, req.ID)
+		s.sups[req.ID] = sv
+	}
+	s.mu.Unlock()
+	var cl *client
+	if req.Attach != nil {
+		cl = sv.addClient(conn, req.Attach)
+	}
+	if fresh {
+		if code, err := sv.start(); err != nil {
+			s.drop(sv)
+			if cl != nil {
+				sv.removeClient(cl)
+				for range cl.out {
+				}
+			}
+			_ = writeLine(conn, Response{Error: err.Error(), ExitCode: code})
+			return
+		}
+	}
+	_ = writeLine(conn, Response{Pid: sv.pid()})
+	if cl != nil {
+		cl.serve(br)
+	}
+}
+
+// drop forgets a supervisor that no longer has a container to watch.
+func (s *Server) drop(sv *supervisor) {
+	s.mu.Lock()
+	if s.sups[sv.id] == sv {
+		delete(s.sups, sv.id)
+	}
+	s.activity = time.Now()
+	s.mu.Unlock()
+}
+
+func (s *Server) opAttach(conn *net.UnixConn, br *bufio.Reader, req *Request) {
+	sv := s.supervisor(req.ID)
+	if sv == nil || req.Attach == nil {
+		_ = writeLine(conn, Response{Error: "You cannot attach to a stopped container, start it first", ExitCode: 125})
+		return
+	}
+	cl := sv.addClient(conn, req.Attach)
+	_ = writeLine(conn, Response{Pid: sv.pid()})
+	cl.serve(br)
+}
+
+func (s *Server) opStop(conn *net.UnixConn, req *Request) {
+	sv := s.supervisor(req.ID)
+	if sv == nil {
+		_ = writeLine(conn, Response{})
+		return
+	}
+	res := sv.stop(syscall.Signal(req.Signal), req.Timeout)
+	_ = writeLine(conn, res)
+}
+
+func (s *Server) opKill(conn *net.UnixConn, req *Request) {
+	sv := s.supervisor(req.ID)
+	if sv == nil {
+		_ = writeLine(conn, Response{Error: fmt.Sprintf("cannot kill container: %s: container %s is not running", req.ID, req.ID), ExitCode: 125})
+		return
+	}
+	if err := sv.kill(syscall.Signal(req.Signal)); err != nil {
+		_ = writeLine(conn, Response{Error: err.Error(), ExitCode: 125})
+		return
+	}
+	_ = writeLine(conn, Response{})
+}
+
+// opSignal relays a signal (run's --sig-proxy) without counting as a
+// manual stop.
+func (s *Server) opSignal(conn *net.UnixConn, req *Request) {
+	if sv := s.supervisor(req.ID); sv != nil {
+		sv.signal(syscall.Signal(req.Signal))
+	}
+	_ = writeLine(conn, Response{})
+}
+
+func (s *Server) opWait(conn *net.UnixConn, req *Request) {
+	sv := s.supervisor(req.ID)
+	if sv == nil {
+		_ = writeLine(conn, Response{Error: "not running", ExitCode: -1})
+		return
+	}
+	ch := sv.addWaiter()
+	// Notice the client going away, so the goroutine does not linger.
+	gone := make(chan struct{})
+	go func() {
+		var b [1]byte
+		_, _ = conn.Read(b[:])
+		close(gone)
+	}()
+	select {
+	case res := <-ch:
+		_ = writeLine(conn, res)
+	case <-gone:
+	}
+}
+
+func (s *Server) opResize(conn *net.UnixConn, req *Request) {
+	sv := s.supervisor(req.ID)
+	if sv != nil {
+		sv.resize(req.Height, req.Width)
+	}
+	_ = writeLine(conn, Response{})
+}

@@ -1,0 +1,549 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hull-project/hull/cgroup"
+	"github.com/hull-project/hull/container"
+	"github.com/hull-project/hull/internal/flock"
+	"github.com/hull-project/hull/logs"
+	"github.com/hull-project/hull/runtime"
+	mobycontainer "github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
+)
+
+// supervisor watches one container through its runs (restarts included).
+type supervisor struct {
+	srv *Server
+	id  string
+
+	mu      sync.Mutex
+	clients map[*client]struct{}
+	waiters []chan Response
+	rtc     *runtime.Container
+	pidNum  int
+	// stdin is the write end of the container's stdin pipe, or the pty
+	// master; master is the pty master of a terminal container.
+	stdin, master *os.File
+	stdinOnce     bool
+	log           *logs.Writer
+	outputs       sync.WaitGroup
+	manual        bool
+	stopCh        chan struct{}
+	stopOnce      sync.Once
+	monLock       *flock.Lock
+	health        *healthChecker
+	lastExit      Response
+}
+
+func newSupervisor(s *Server, id string) *supervisor {
+	return &supervisor{srv: s, id: id, clients: map[*client]struct{}{}, stopCh: make(chan struct{})}
+}
+
+func (sv *supervisor) pid() int {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.pidNum
+}
+
+// start is a manual start: it takes the container's monitor lock,
+// launches the first run and leaves a goroutine watching it.
+func (sv *supervisor) start() (int, error) {
+	store := sv.srv.cfg.Containers
+	lock, err := flock.TryExclusive(store.MonitorLockPath(sv.id))
+	if err != nil {
+		if errors.Is(err, flock.ErrLocked) {
+			return 125, fmt.Errorf("container %s is being started or watched by another hull monitor", container.ShortID(sv.id))
+		}
+		return 125, err
+	}
+	sv.monLock = lock
+	if code, err := sv.launch(true); err != nil {
+		lock.Unlock()
+		return code, err
+	}
+	go sv.loop()
+	return 0, nil
+}
+
+// launch prepares and starts one run of the container.
+func (sv *supervisor) launch(manualStart bool) (code int, err error) {
+	store := sv.srv.cfg.Containers
+	cl, err := store.Lock(sv.id)
+	if err != nil {
+		return 125, err
+	}
+	defer cl.Unlock()
+	rec, err := store.Read(sv.id)
+	if err != nil {
+		return 125, err
+	}
+	if c, err := store.Runtime().Load(sv.id); err == nil {
+		if st, _ := c.Status(); st == runtime.Running || st == runtime.Paused {
+			return 125, fmt.Errorf("container %s is running without a monitor (its monitor was killed): stop it first", rec.ShortID())
+		}
+		_ = c.Delete(true, nil)
+	}
+	defer func() {
+		if err != nil {
+			sv.srv.unprepare(rec)
+			_, _ = store.UpdateLocked(sv.id, func(r *container.Record) error {
+				// Docker leaves a container that never ran "created".
+				r.State.Status = container.Exited
+				if r.State.StartedAt.IsZero() {
+					r.State.Status = container.Created
+				}
+				r.State.Error = err.Error()
+				r.State.ExitCode = code
+				r.State.Pid = 0
+				return nil
+			})
+		}
+	}()
+	if err := sv.srv.prepare(rec); err != nil {
+		return 125, err
+	}
+	lw, err := logs.Create(store.LogPath(sv.id), logs.Options{})
+	if err != nil {
+		return 125, err
+	}
+	io, err := newStdio(rec.Config.Tty, rec.Config.OpenStdin)
+	if err != nil {
+		lw.Close()
+		return 125, err
+	}
+	c, err := store.Runtime().Create(sv.id, runtime.CreateOptions{
+		Bundle: store.Dir(sv.id),
+		Stdin:  io.childIn, Stdout: io.childOut, Stderr: io.childErr,
+		Console: io.console,
+	})
+	io.closeChild()
+	if err != nil {
+		io.closeParent()
+		lw.Close()
+		return startExitCode(err), err
+	}
+	if io.consoleLocal != nil {
+		m, err := runtime.RecvFd(io.consoleLocal)
+		io.consoleLocal.Close()
+		if err != nil {
+			_ = c.Delete(true, nil)
+			io.closeParent()
+			lw.Close()
+			return 125, fmt.Errorf("receive the container's terminal: %w", err)
+		}
+		io.master = m
+		if h, w := rec.HostConfig.ConsoleSize[0], rec.HostConfig.ConsoleSize[1]; h > 0 && w > 0 {
+			_ = unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(h), Col: uint16(w)})
+		}
+	}
+	sv.mu.Lock()
+	sv.rtc, sv.log = c, lw
+	sv.stdinOnce = rec.Config.StdinOnce
+	sv.master = io.master
+	if io.master != nil {
+		sv.stdin = io.master
+	} else {
+		sv.stdin = io.parentIn
+	}
+	sv.mu.Unlock()
+	if io.master != nil {
+		sv.pump(io.master, FrameStdout, lw.Stream("stdout"))
+	} else {
+		sv.pump(io.parentOut, FrameStdout, lw.Stream("stdout"))
+		sv.pump(io.parentErr, FrameStderr, lw.Stream("stderr"))
+	}
+	if err := c.Start(nil); err != nil {
+		_ = c.Delete(true, nil)
+		sv.closeStdin()
+		sv.outputs.Wait()
+		lw.Close()
+		return startExitCode(err), err
+	}
+	now := time.Now().UTC()
+	pid := c.InitPid()
+	sv.mu.Lock()
+	sv.pidNum = pid
+	sv.mu.Unlock()
+	_, err = store.UpdateLocked(sv.id, func(r *container.Record) error {
+		r.State = container.State{
+			Status:    container.Running,
+			Pid:       pid,
+			StartedAt: now,
+			Health:    r.State.Health,
+		}
+		if manualStart {
+			r.RestartCount = 0
+		}
+		if hc := healthConfig(r); hc != nil {
+			r.State.Health = &mobycontainer.Health{Status: mobycontainer.Starting}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = c.Signal(unix.SIGKILL, true)
+		return 125, err
+	}
+	sv.health = startHealth(sv, rec)
+	return 0, nil
+}
+
+// startExitCode is the exit code of `run` when the container could not
+// start: 127 for a missing command, 126 for one that cannot be run, 125
+// for anything else (Docker's codes).
+func startExitCode(err error) int {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"), strings.Contains(msg, "exec format error"):
+		return 126
+	}
+	return 125
+}
+
+// pump copies one output stream of the container into its log and to
+// the attached clients, until the stream ends.
+func (sv *supervisor) pump(r *os.File, typ byte, logw io.WriteCloser) {
+	sv.outputs.Add(1)
+	go func() {
+		defer sv.outputs.Done()
+		defer logw.Close()
+		defer r.Close()
+		buf := make([]byte, 8<<10)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				_, _ = logw.Write(buf[:n])
+				sv.broadcast(typ, buf[:n])
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// loop waits for each run to end, records it and restarts the container
+// as its restart policy says, until it stops for good.
+func (sv *supervisor) loop() {
+	store := sv.srv.cfg.Containers
+	backoff := 100 * time.Millisecond
+	var res Response
+	for {
+		sv.mu.Lock()
+		c := sv.rtc
+		sv.mu.Unlock()
+		started := time.Now()
+		res = sv.finish(c)
+		rec, err := store.Read(sv.id)
+		if err != nil {
+			break
+		}
+		if !sv.shouldRestart(rec, res.ExitCode) {
+			break
+		}
+		if time.Since(started) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		_, _ = store.Update(sv.id, func(r *container.Record) error {
+			r.State.Status = container.Restarting
+			r.RestartCount++
+			return nil
+		})
+		sv.notifyExit(res, false)
+		select {
+		case <-time.After(backoff):
+		case <-sv.stopCh:
+		}
+		if backoff < time.Minute {
+			backoff *= 2
+		}
+		if sv.stopped() {
+			_, _ = store.Update(sv.id, func(r *container.Record) error {
+				r.State.Status = container.Exited
+				return nil
+			})
+			break
+		}
+		for {
+			code, err := sv.launch(false)
+			if err == nil {
+				break
+			}
+			sv.srv.log.Printf("restart %s: %v", container.ShortID(sv.id), err)
+			res = Response{ExitCode: code, Error: err.Error()}
+			rec, rerr := store.Read(sv.id)
+			if rerr != nil || !sv.shouldRestart(rec, code) {
+				goto done
+			}
+			select {
+			case <-time.After(backoff):
+			case <-sv.stopCh:
+			}
+			if backoff < time.Minute {
+				backoff *= 2
+			}
+			if sv.stopped() {
+				goto done
+			}
+		}
+	}
+done:
+	if rec, err := store.Read(sv.id); err == nil && rec.HostConfig.AutoRemove {
+		if err := sv.srv.remove(rec); err != nil {
+			sv.srv.log.Printf("remove %s: %v", rec.ShortID(), err)
+		}
+	}
+	sv.monLock.Unlock()
+	sv.srv.drop(sv)
+	sv.notifyExit(res, true)
+}
+
+func (sv *supervisor) stopped() bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.manual
+}
+
+// shouldRestart applies the restart policy to a run that ended with code.
+func (sv *supervisor) shouldRestart(rec *container.Record, code int) bool {
+	if sv.stopped() || rec.HostConfig == nil {
+		return false
+	}
+	p := rec.HostConfig.RestartPolicy
+	switch p.Name {
+	case mobycontainer.RestartPolicyAlways, mobycontainer.RestartPolicyUnlessStopped:
+		return true
+	case mobycontainer.RestartPolicyOnFailure:
+		return code != 0 && (p.MaximumRetryCount == 0 || rec.RestartCount < p.MaximumRetryCount)
+	}
+	return false
+}
+
+// finish waits for the run of c to end and records how it ended.
+func (sv *supervisor) finish(c *runtime.Container) Response {
+	store := sv.srv.cfg.Containers
+	code, err := c.Wait()
+	if err != nil {
+		code = container.LostExitCode
+	}
+	sv.health.stop()
+	oom := false
+	if cgPath := c.Config().Linux.CgroupsPath; cgPath != "" {
+		if m, err := cgroup.Load(cgPath); err == nil {
+			oom, _ = cgroup.OOMKilled(m)
+		}
+	}
+	// Delete kills whatever is left in the container, so its output
+	// pipes close and the pumps end.
+	if err := c.Delete(true, nil); err != nil {
+		sv.srv.log.Printf("delete %s: %v", container.ShortID(sv.id), err)
+	}
+	done := make(chan struct{})
+	go func() { sv.outputs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		sv.srv.log.Printf("%s: output still open 5s after exit", container.ShortID(sv.id))
+	}
+	sv.closeStdin()
+	sv.mu.Lock()
+	if sv.log != nil {
+		sv.log.Close()
+		sv.log = nil
+	}
+	sv.rtc = nil
+	sv.pidNum = 0
+	sv.mu.Unlock()
+	now := time.Now().UTC()
+	var rec *container.Record
+	_, _ = store.Update(sv.id, func(r *container.Record) error {
+		r.State.Status = container.Exited
+		r.State.Pid = 0
+		r.State.ExitCode = code
+		r.State.OOMKilled = oom
+		r.State.FinishedAt = now
+		if sv.stopped() {
+			r.State.ManuallyStopped = true
+		}
+		rec = r
+		return nil
+	})
+	if rec != nil {
+		sv.srv.unprepare(rec)
+	}
+	return Response{ExitCode: code}
+}
+
+func (sv *supervisor) closeStdin() {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.stdin != nil {
+		sv.stdin.Close()
+		sv.stdin = nil
+	}
+	sv.master = nil
+}
+
+// notifyExit tells waiters, and attached clients (whose attach ends with
+// the run), how a run ended.
+func (sv *supervisor) notifyExit(res Response, final bool) {
+	sv.mu.Lock()
+	sv.lastExit = res
+	waiters := sv.waiters
+	sv.waiters = nil
+	clients := sv.clients
+	sv.clients = map[*client]struct{}{}
+	sv.mu.Unlock()
+	for _, w := range waiters {
+		w <- res
+	}
+	for cl := range clients {
+		cl.exit(res)
+	}
+}
+
+func (sv *supervisor) addWaiter() chan Response {
+	ch := make(chan Response, 1)
+	sv.mu.Lock()
+	sv.waiters = append(sv.waiters, ch)
+	sv.mu.Unlock()
+	return ch
+}
+
+// kill sends sig to the container's init; it counts as a manual stop
+// for the restart policy.
+func (sv *supervisor) kill(sig syscall.Signal) error {
+	if sig == 0 {
+		sig = unix.SIGKILL
+	}
+	sv.markStopped()
+	sv.mu.Lock()
+	c := sv.rtc
+	sv.mu.Unlock()
+	if c == nil {
+		return nil // between restarts: the stop above is enough
+	}
+	if st, _ := c.Status(); st == runtime.Paused {
+		_ = c.Resume()
+	}
+	if err := c.Signal(sig, false); err != nil && !errors.Is(err, runtime.ErrNotRunning) {
+		return fmt.Errorf("cannot kill container %s: %w", container.ShortID(sv.id), err)
+	}
+	return nil
+}
+
+// signal sends sig to the container's init.
+func (sv *supervisor) signal(sig syscall.Signal) {
+	sv.mu.Lock()
+	c := sv.rtc
+	sv.mu.Unlock()
+	if c != nil {
+		_ = c.Signal(sig, false)
+	}
+}
+
+// markStopped records a manual stop: no restart policy applies to the
+// run it ends, and a pending restart is called off.
+func (sv *supervisor) markStopped() {
+	sv.mu.Lock()
+	sv.manual = true
+	sv.mu.Unlock()
+	sv.stopOnce.Do(func() { close(sv.stopCh) })
+}
+
+// stop sends the stop signal, waits up to timeout seconds for the
+// container to exit and then kills it.
+func (sv *supervisor) stop(sig syscall.Signal, timeout *int) Response {
+	rec, err := sv.srv.cfg.Containers.Read(sv.id)
+	if err != nil {
+		return Response{Error: err.Error(), ExitCode: 125}
+	}
+	if sig == 0 {
+		sig = stopSignal(rec)
+	}
+	t := 10
+	if rec.Config != nil && rec.Config.StopTimeout != nil {
+		t = *rec.Config.StopTimeout
+	}
+	if timeout != nil {
+		t = *timeout
+	}
+	ch := sv.addWaiter()
+	sv.markStopped()
+	if err := sv.kill(sig); err != nil {
+		sv.srv.log.Printf("stop %s: %v", rec.ShortID(), err)
+	}
+	var timer <-chan time.Time
+	if t >= 0 {
+		timer = time.After(time.Duration(t) * time.Second)
+	}
+	select {
+	case res := <-ch:
+		return res
+	case <-timer:
+	}
+	_ = sv.kill(unix.SIGKILL)
+	return <-ch
+}
+
+// stopSignal is the container's stop signal (SIGTERM by default).
+func stopSignal(rec *container.Record) syscall.Signal {
+	name := ""
+	if rec.Config != nil {
+		name = rec.Config.StopSignal
+	}
+	if name == "" {
+		return unix.SIGTERM
+	}
+	sig, err := runtime.ParseSignal(name)
+	if err != nil {
+		return unix.SIGTERM
+	}
+	return sig
+}
+
+func (sv *supervisor) resize(h, w uint16) {
+	sv.mu.Lock()
+	m := sv.master
+	sv.mu.Unlock()
+	if m != nil && h > 0 && w > 0 {
+		_ = unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: h, Col: w})
+	}
+}
+
+func (sv *supervisor) writeStdin(p []byte) {
+	sv.mu.Lock()
+	in := sv.stdin
+	sv.mu.Unlock()
+	if in != nil {
+		_, _ = in.Write(p)
+	}
+}
+
+// stdinEOF is a client's input ending: with StdinOnce (run -i) the
+// container's stdin is closed (a terminal gets ^D instead).
+func (sv *supervisor) stdinEOF() {
+	sv.mu.Lock()
+	once, in, master := sv.stdinOnce, sv.stdin, sv.master
+	if once && master == nil {
+		sv.stdin = nil
+	}
+	sv.mu.Unlock()
+	if !once || in == nil {
+		return
+	}
+	if master != nil {
+		_, _ = master.Write([]byte{4})
+		return
+	}
+	in.Close()
+}
