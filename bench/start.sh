@@ -128,8 +128,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ ! -x "$HULL" ] && [ "$HULL" = "$REPO/bin/hull" ]; then
-	log "building hull: go build -o bin/hull ./cmd/hull"
-	go build -o bin/hull ./cmd/hull >"$WORK/hull-build.log" 2>&1 ||
+	log "building hull: CGO_ENABLED=0 go build -o bin/hull ./cmd/hull"
+	CGO_ENABLED=0 go build -o bin/hull ./cmd/hull >"$WORK/hull-build.log" 2>&1 ||
 		{ log "hull build failed (see below); hull will be reported as failed"; tail -5 "$WORK/hull-build.log" >&2; }
 fi
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ./hack/install-deps.sh
 export PATH="/usr/local/go/bin:$PATH"
 
-go build -o bin/hull ./cmd/hull
+CGO_ENABLED=0 go build -o bin/hull ./cmd/hull
 hull() {
 	echo "+ hull $*" >&2
 	bin/hull --root "${HULL_ROOT:-/var/lib/hull}" "$@"

@@ -331,9 +331,9 @@ HULL_NOTE=
 HULL_BUILD_SECONDS=-
 if [[ -z $HULL_BIN ]]; then
 	HULL_BIN=$REPO/bin/hull
-	log "building hull (go build -o bin/hull ./cmd/hull)"
+	log "building hull (CGO_ENABLED=0 go build -o bin/hull ./cmd/hull)"
 	start=$(now)
-	if ! go build -o "$HULL_BIN" ./cmd/hull >"$OUT/hull-build.log" 2>&1; then
+	if ! CGO_ENABLED=0 go build -o "$HULL_BIN" ./cmd/hull >"$OUT/hull-build.log" 2>&1; then
 		HULL_NOTE="hull did not build (see $OUT/hull-build.log)"
 		cat "$OUT/hull-build.log" >&2
 	fi

@@ -278,6 +278,13 @@ func (c *cli) specOptions(id string, f *runFlags, req *createRequest, cfg *v1.Co
 			o.Entrypoint = []string{f.entrypoint}
 		}
 	}
+	if f.init {
+		exe, err := os.Executable()
+		if err != nil || !staticBinary(exe) {
+			return nil, errors.New("--init: hull runs itself as the container's init, which needs a statically linked hull binary (build it with CGO_ENABLED=0)")
+		}
+		o.InitPath = exe
+	}
 	envFile, err := readKVFiles(f.envFile, true)
 	if err != nil {
 		return nil, err

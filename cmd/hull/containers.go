@@ -1,6 +1,7 @@
 package main
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
 	"strings"
@@ -69,12 +70,31 @@ func newMonitorCommand(c *cli) *cobra.Command {
 				}
 			}
 			exe, _ := os.Executable()
+			if !staticBinary(exe) {
+				exe = "" // it could not run inside the container
+			}
 			return monitor.Serve(monitor.Config{
 				Containers: cs, Images: is, Volumes: vs,
 				Idle: monitorIdle(), InitPath: exe,
 			}, ready)
 		},
 	}
+}
+
+// staticBinary reports whether the executable at path is statically
+// linked (no ELF interpreter), so it runs in any container as --init.
+func staticBinary(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return true
 }
 
 // imageUsers maps image IDs to the containers created from them (for rmi
@@ -143,6 +163,7 @@ func newContainerCommand(c *cli) *cobra.Command {
 		newKillCommand(c), newRestartCommand(c), newRmCommand(c), newPsCommand(c),
 		newLogsCommand(c), newWaitCommand(c), newRenameCommand(c),
 		newPauseCommand(c, true), newPauseCommand(c, false),
+		newDockerExecCommand(c), newAttachCommand(c),
 	)
 	return cmd
 }

@@ -13,6 +13,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/hull-project/hull/reaper"
+	"github.com/hull-project/hull/spec"
 )
 
 // Exit statuses.
@@ -26,6 +29,14 @@ const (
 )
 
 func main() {
+	// As PID 1 of a --init container, hull is the container's init.
+	if os.Getpid() == 1 && len(os.Args) > 1 && os.Args[0] == spec.InitMountPath {
+		args := os.Args[1:]
+		if args[0] == "--" {
+			args = args[1:]
+		}
+		os.Exit(reaper.Run(args))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -152,6 +152,8 @@ func newRootCommand(c *cli) *cobra.Command {
 		newRenameCommand(c),
 		newPauseCommand(c, true),
 		newPauseCommand(c, false),
+		newDockerExecCommand(c),
+		newAttachCommand(c),
 		newContainerCommand(c),
 		newVolumeCommand(c),
 	)

@@ -72,6 +72,8 @@ func buildHull() (string, error) {
 	defer os.Remove(tmp) // no-op after the rename
 	cmd := exec.Command(goBin, "build", "-o", tmp, HullPackage)
 	cmd.Dir = filepath.Dir(gomod)
+	// Static, as hull ships: it runs inside containers as --init.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %v\n%s", HullPackage, err, out)
 	}
