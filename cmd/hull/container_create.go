@@ -8,12 +8,12 @@ import (
 	"slices"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/hull-project/hull/cgroup"
 	"github.com/hull-project/hull/container"
 	"github.com/hull-project/hull/image"
 	"github.com/hull-project/hull/registry"
 	"github.com/hull-project/hull/spec"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	mobycontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	digest "github.com/opencontainers/go-digest"

@@ -226,7 +226,9 @@ func (r *psRow) Command() string {
 }
 
 // CreatedAt is the creation time.
-func (r *psRow) CreatedAt() string { return r.rec.Created.Local().Format("2006-01-02 15:04:05 -0700 MST") }
+func (r *psRow) CreatedAt() string {
+	return r.rec.Created.Local().Format("2006-01-02 15:04:05 -0700 MST")
+}
 
 // RunningFor is how long ago the container was created.
 func (r *psRow) RunningFor() string { return since(r.rec.Created, r.now) }
