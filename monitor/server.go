@@ -15,6 +15,7 @@ package monitor
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -74,7 +75,11 @@ type Server struct {
 // another monitor already serves the store it returns nil at once.
 // ready, if not nil, gets one line once the socket accepts connections
 // and is then closed.
-func Serve(cfg Config, ready *os.File) error {
+//
+// When ctx ends (SIGTERM), the monitor stops serving and exits, leaving
+// its containers running; the store then tells the truth about them
+// without it (their exit codes are lost).
+func Serve(ctx context.Context, cfg Config, ready *os.File) error {
 	if cfg.Idle == 0 {
 		cfg.Idle = DefaultIdle
 	}
@@ -118,6 +123,12 @@ func Serve(cfg Config, ready *os.File) error {
 		ready.Close()
 	}
 	go s.idleLoop(sock)
+	go func() {
+		<-ctx.Done()
+		s.log.Printf("terminated, exiting")
+		os.Remove(sock)
+		s.ln.Close()
+	}()
 	for {
 		conn, err := ln.AcceptUnix()
 		if err != nil {

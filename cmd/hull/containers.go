@@ -73,7 +73,7 @@ func newMonitorCommand(c *cli) *cobra.Command {
 			if !staticBinary(exe) {
 				exe = "" // it could not run inside the container
 			}
-			return monitor.Serve(monitor.Config{
+			return monitor.Serve(cmd.Context(), monitor.Config{
 				Containers: cs, Images: is, Volumes: vs,
 				Idle: monitorIdle(), InitPath: exe,
 			}, ready)
