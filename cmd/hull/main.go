@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -37,8 +38,15 @@ func main() {
 		}
 		os.Exit(reaper.Run(args))
 	}
+	args := os.Args[1:]
+	// Called through a link named hull-runtime (or runc), hull is its OCI
+	// runtime with runc's command line: containerd's shim can use the
+	// link as its BinaryName, Docker and Podman as a --runtime.
+	if name := filepath.Base(os.Args[0]); name == "hull-runtime" || name == "runc" {
+		args = append([]string{"runtime"}, args...)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
