@@ -328,16 +328,17 @@ func TestFollowRotation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			withPolling(t, func(t *testing.T) {
-				burst := tt.burst
+				burst, n, maxSize := tt.burst, 300, int64(500)
 				if inotifyDisabled {
-					burst = max(burst, 30) // polling needs up to 100ms a look
+					// Polling takes up to 100ms a look: fewer lines, more
+					// rotations.
+					n, maxSize = 30, 200
 				}
-				w, path := create(t, Options{MaxSize: 500, MaxFiles: tt.maxFiles})
+				w, path := create(t, Options{MaxSize: maxSize, MaxFiles: tt.maxFiles})
 				out := w.Stream(Stdout)
 				fmt.Fprint(out, "line 0000\n")
 				f := follow(t, context.Background(), path, ReadOptions{Tail: -1})
 				f.waitFor(t, 1)
-				const n = 300
 				var want []string
 				want = append(want, "stdout:line 0000\n")
 				for i := 1; i < n; i++ {
@@ -363,4 +364,76 @@ func TestFollowTruncated(t *testing.T) {
 	writeFixture(t, path, Entry{Stdout, at(2), []byte("c\n")})
 	f.waitFor(t, 3)
 	equal(t, f.finish(t), []string{"stdout:a\n", "stdout:b\n", "stdout:c\n"})
+}
+
+// TestReadTailSeeksBackwards: tail must not read a file from its start. A
+// 64 GiB sparse hole before the last entries would take minutes to read.
+func TestReadTailSeeksBackwards(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(path, AppendEntry(nil, Entry{Stdout, at(0), []byte("first\n")}), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 64<<30); err != nil {
+		t.Skipf("no sparse files here: %v", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	b = append(b, '\n')
+	for i := range 5 {
+		b = AppendEntry(b, Entry{Stderr, at(i + 1), []byte(fmt.Sprintf("last %d\n", i))})
+	}
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	start := time.Now()
+	equal(t, readLines(t, path, both(ReadOptions{Tail: 2})), []string{"stderr:last 3\n", "stderr:last 4\n"})
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("tail took %v", d)
+	}
+}
+
+// TestReadDuringRotation reads while a writer rotates as fast as it can:
+// each read must see a run of consecutive lines, no gap, no repeat.
+func TestReadDuringRotation(t *testing.T) {
+	w, path := create(t, Options{MaxSize: 300, MaxFiles: 4})
+	out := w.Stream(Stdout)
+	fmt.Fprintf(out, "%d\n", 0)
+	stop := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			fmt.Fprintf(out, "%d\n", i)
+		}
+	}()
+	for range 200 {
+		prev := -1
+		err := Read(context.Background(), path, both(ReadOptions{Tail: -1}), func(e Entry) error {
+			var n int
+			if _, err := fmt.Sscanf(string(e.Line), "%d\n", &n); err != nil {
+				return err
+			}
+			if prev >= 0 && n != prev+1 {
+				return fmt.Errorf("line %d after %d", n, prev)
+			}
+			prev = n
+			return nil
+		})
+		if err != nil {
+			close(stop)
+			<-writerDone
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-writerDone
 }

@@ -86,9 +86,6 @@ func openAppend(path string) (*os.File, int64, error) {
 	return f, fi.Size(), nil
 }
 
-// Path returns the path of the current log file.
-func (w *Writer) Path() string { return w.path }
-
 // Stream returns a writer for the stream named name, Stdout or Stderr (any
 // other name panics). It splits what is written to it into lines, one
 // entry each, keeping an unfinished line until its newline arrives, it
@@ -325,41 +322,55 @@ func (w *Writer) writeFile(p []byte) error {
 	return nil
 }
 
-// rotate renames path.i to path.i+1 (dropping the oldest), path to
-// path.1, and starts a new file at path; with MaxFiles 1 it only starts a
-// new file. Readers take a shared flock on the current file while they
-// list the files; rotate holds an exclusive one so that they never see a
-// rotation half done.
+// rotate starts a new file at path: the current one becomes path.1 and
+// the rotated ones move up (path.i to path.i+1), the oldest being
+// removed; with MaxFiles 1 the current one is simply replaced. The new
+// file is renamed over path, so path always exists.
+//
+// Readers take a shared flock on the current file while they list the
+// files; rotate holds an exclusive one so that they never see a rotation
+// half done.
 func (w *Writer) rotate() error {
 	old := w.f
-	if lockExclusive(old) {
-		// Closing old releases the lock; this is for the failures.
-		defer unix.Flock(int(old.Fd()), unix.LOCK_UN)
+	fd := int(old.Fd())
+	locked := lockExclusive(fd)
+	tmp := w.path + rotatingSuffix
+	fail := func(err error) error {
+		os.Remove(tmp)
+		if locked {
+			unix.Flock(fd, unix.LOCK_UN)
+		}
+		return fmt.Errorf("rotate log: %w", err)
+	}
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fail(err)
 	}
 	if err := w.shiftFiles(); err != nil {
-		return fmt.Errorf("rotate log: %w", err)
+		f.Close()
+		return fail(err)
 	}
-	f, size, err := openAppend(w.path)
-	if err != nil {
+	if err := os.Rename(tmp, w.path); err != nil {
 		// Keep writing to the old file rather than lose entries; the next
 		// write tries again.
-		return fmt.Errorf("rotate log: %w", err)
+		f.Close()
+		return fail(err)
 	}
-	w.f, w.size = f, size
+	w.f, w.size = f, 0
+	// Closing old releases the lock.
 	if err := old.Close(); err != nil {
 		return fmt.Errorf("rotate log: close %s: %w", w.path, err)
 	}
 	return nil
 }
 
-// shiftFiles moves the current file out of the way: it becomes path.1 and
-// the older ones move up, the oldest being removed, or with MaxFiles 1 it
-// is removed.
+// rotatingSuffix names the new file while a rotation prepares it.
+const rotatingSuffix = ".rotating"
+
+// shiftFiles moves the rotated files up, dropping the oldest, and links
+// the current file as path.1 (or, where hard links fail, renames it).
 func (w *Writer) shiftFiles() error {
 	if w.opts.MaxFiles <= 1 {
-		if err := os.Remove(w.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
 		return nil
 	}
 	last := rotatedName(w.path, w.opts.MaxFiles-1)
@@ -372,16 +383,19 @@ func (w *Writer) shiftFiles() error {
 			return err
 		}
 	}
+	if err := os.Link(w.path, rotatedName(w.path, 1)); err == nil {
+		return nil
+	}
 	return os.Rename(w.path, rotatedName(w.path, 1))
 }
 
-// lockExclusive takes an exclusive flock on f, giving up after a short
+// lockExclusive takes an exclusive flock on fd, giving up after a short
 // while: a reader holds its shared lock only for a few opens, so a lock
 // held longer belongs to a stopped reader, which must not stall the
 // container.
-func lockExclusive(f *os.File) bool {
+func lockExclusive(fd int) bool {
 	for range 50 {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
 			return true
 		}

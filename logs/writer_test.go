@@ -263,8 +263,10 @@ func TestWriterRotation(t *testing.T) {
 				}
 				all = append(all, fileEntries(t, name)...)
 			}
-			if _, err := os.Stat(rotatedName(path, tt.files)); !os.IsNotExist(err) {
-				t.Fatalf("%s exists (%v)", rotatedName(path, tt.files), err)
+			for _, extra := range []string{rotatedName(path, tt.files), path + rotatingSuffix} {
+				if _, err := os.Stat(extra); !os.IsNotExist(err) {
+					t.Fatalf("%s exists (%v)", extra, err)
+				}
 			}
 			// The kept entries are the last ones, contiguous.
 			if len(all) == 0 || len(all) >= n {
@@ -374,3 +376,20 @@ func writeFixture(t *testing.T, path string, es ...Entry) {
 
 // at returns t0 plus n seconds.
 func at(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+
+func BenchmarkStreamWrite(b *testing.B) {
+	w, err := Create(filepath.Join(b.TempDir(), "log"), Options{MaxSize: 10 << 20, MaxFiles: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	s := w.Stream(Stdout)
+	line := []byte("2026-12-01 10:00:00 INFO request served in 3ms path=/api/v1/items status=200\n")
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Write(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

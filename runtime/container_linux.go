@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -261,24 +260,6 @@ func (c *Container) Wait() (int, error) {
 		return -1, errors.New("wait: the container was not created by this process")
 	}
 	return waitStatus(c.cmd)
-}
-
-// waitStatus waits for cmd and returns its exit status, 128+signal if a
-// signal killed it (as a shell reports it).
-func waitStatus(cmd *exec.Cmd) (int, error) {
-	err := cmd.Wait()
-	ps := cmd.ProcessState
-	if ps == nil {
-		return -1, fmt.Errorf("wait: %w", err)
-	}
-	ws, ok := ps.Sys().(syscall.WaitStatus)
-	if !ok {
-		return ps.ExitCode(), nil
-	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
 }
 
 // Update changes the resource limits of a running (or created or paused)
