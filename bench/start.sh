@@ -353,6 +353,17 @@ cmd_hull() { CMD=("$HULL" --root "$HULL_ROOT" --runroot "$HULL_RUN" run "${SEC_O
 after_hull() { :; }
 detach_hull() { echo "$1" >>"$WORK/hull-run.ids"; CMD=("$HULL" --root "$HULL_ROOT" --runroot "$HULL_RUN" run "${SEC_OPT[@]}" -d --network none --name "$1" "$IMG" sleep 3600); }
 pid_hull() { hl inspect --format '{{.State.Pid}}' "$1"; }
+# The memory phase counts hull's monitor in full: stop the one left from
+# the timing rounds (it serves every container of the root), so the next
+# `run -d` starts a fresh one that the measurement sees as new.
+premem_hull() {
+	pkill -TERM -f -- "--root $HULL_ROOT --runroot $HULL_RUN monitor" 2>/dev/null || true
+	local i
+	for ((i = 0; i < 100; i++)); do
+		pgrep -f -- "--root $HULL_ROOT --runroot $HULL_RUN monitor" >/dev/null || return 0
+		sleep 0.05
+	done
+}
 rm_hull() { hl rm -f "$1"; }
 
 is_hull() { case $1 in hull | hull-rt) return 0 ;; esac; return 1; }
@@ -534,6 +545,10 @@ declare -A M_START M_STARTMED M_PSS M_RSS M_WHAT M_DAEMON M_NOTE M_STATUS
 mem_one() {
 	local t=$1 i id ids=() starts=() cpids=() rc lg="$WORK/logs/$1.mem.log" p
 	M_STATUS[$t]=ok
+	# A tool may need to clear shared helpers first so that they count as
+	# "there because of the containers" (hull's monitor, shared by all
+	# containers of a root and otherwise still alive from the timing rounds).
+	if declare -F "premem_$t" >/dev/null; then "premem_$t"; fi
 	procs "$WORK/procs.before"
 	local dpids=() dbefore=''
 	if declare -F "daemon_pids_$t" >/dev/null; then
