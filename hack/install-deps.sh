@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: a real registry (docker-registry), reference
-# clients (skopeo, podman, umoci), the static busybox the test images are made
-# from, and basics.
-PACKAGES=(docker-registry skopeo podman runc busybox-static umoci iproute2 ca-certificates git make)
+# clients (skopeo, podman, umoci), containerd (its runc shim runs hull's
+# runtime), the static busybox the test images are made from, and basics.
+PACKAGES=(docker-registry skopeo podman runc containerd busybox-static umoci iproute2 ca-certificates git make)
 STATICCHECK_VERSION=v0.8.2
 
 export PATH="/usr/local/go/bin:$PATH"

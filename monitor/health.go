@@ -97,9 +97,7 @@ func (h *healthChecker) loop() {
 // probe runs the check once in the container.
 func (h *healthChecker) probe() *mobycontainer.HealthcheckResult {
 	res := &mobycontainer.HealthcheckResult{Start: time.Now()}
-	h.sv.mu.Lock()
-	c := h.sv.rtc
-	h.sv.mu.Unlock()
+	c := h.sv.container()
 	if c == nil {
 		res.End, res.ExitCode, res.Output = time.Now(), -1, "container is not running"
 		return res

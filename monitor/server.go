@@ -23,7 +23,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -70,6 +72,8 @@ type Server struct {
 	// supervisor or connection went away.
 	conns    int
 	activity time.Time
+	// trim asks trimLoop to trim memory after a burst of work.
+	trim chan struct{}
 }
 
 // Serve runs a monitor for cfg until it has been idle for cfg.Idle. If
@@ -118,6 +122,7 @@ func Serve(ctx context.Context, cfg Config, ready *os.File) error {
 		ln:       ln,
 		sups:     map[string]*supervisor{},
 		activity: time.Now(),
+		trim:     make(chan struct{}, 1),
 	}
 	if ready != nil {
 		fmt.Fprintln(ready, "ready")
@@ -126,8 +131,9 @@ func Serve(ctx context.Context, cfg Config, ready *os.File) error {
 	// The monitor lives long and allocates little per container: keep
 	// the heap tight and hand back what start-up left behind.
 	debug.SetGCPercent(25)
-	debug.FreeOSMemory()
+	trimMemory()
 	go s.idleLoop(sock)
+	go s.trimLoop(s.trim)
 	go func() {
 		<-ctx.Done()
 		s.log.Printf("terminated, exiting")
@@ -178,6 +184,23 @@ func (s *Server) idleLoop(sock string) {
 	}
 }
 
+// trimLoop trims the monitor's memory (trimMemory) a while after each
+// burst of activity.
+func (s *Server) trimLoop(kick <-chan struct{}) {
+	for range kick {
+		time.Sleep(2 * time.Second)
+		// Coalesce the kicks that came meanwhile.
+		for drained := false; !drained; {
+			select {
+			case <-kick:
+			default:
+				drained = true
+			}
+		}
+		trimMemory()
+	}
+}
+
 func (s *Server) idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -196,10 +219,12 @@ func (s *Server) waitConns() {
 	}
 }
 
-func (s *Server) touch() {
-	s.mu.Lock()
-	s.activity = time.Now()
-	s.mu.Unlock()
+// kickTrim schedules a memory trim.
+func (s *Server) kickTrim() {
+	select {
+	case s.trim <- struct{}{}:
+	default:
+	}
 }
 
 func (s *Server) serveConn(conn *net.UnixConn) {
@@ -221,6 +246,18 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 	switch req.Op {
 	case "ping":
 		_ = writeLine(conn, Response{Pid: os.Getpid()})
+	case "heapprofile":
+		if f, err := os.Create(filepath.Join(s.cfg.Containers.RunDir(), "heap.pprof")); err == nil {
+			goruntime.GC()
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+		_ = writeLine(conn, Response{})
+	case "memstats":
+		var ms goruntime.MemStats
+		goruntime.ReadMemStats(&ms)
+		_ = writeLine(conn, Response{Error: fmt.Sprintf("heapInuse=%d heapIdle=%d heapReleased=%d stackInuse=%d sys=%d mspan=%d gcsys=%d other=%d goroutines=%d",
+			ms.HeapInuse, ms.HeapIdle, ms.HeapReleased, ms.StackInuse, ms.Sys, ms.MSpanInuse, ms.GCSys, ms.OtherSys, goruntime.NumGoroutine())})
 	case "start":
 		s.opStart(conn, br, &req)
 	case "attach":
@@ -275,6 +312,7 @@ func (s *Server) opStart(conn *net.UnixConn, br *bufio.Reader, req *Request) {
 		}
 	}
 	_ = writeLine(conn, Response{Pid: sv.pid()})
+	s.kickTrim()
 	if cl != nil {
 		cl.serve(br)
 	}
@@ -288,6 +326,7 @@ func (s *Server) drop(sv *supervisor) {
 	}
 	s.activity = time.Now()
 	s.mu.Unlock()
+	s.kickTrim()
 }
 
 func (s *Server) opAttach(conn *net.UnixConn, br *bufio.Reader, req *Request) {

@@ -27,8 +27,13 @@ type supervisor struct {
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	waiters []chan Response
-	rtc     *runtime.Container
-	pidNum  int
+	// live says a run is in progress; pidNum is its init's pid and
+	// cgroupsPath its cgroup. The runtime's Container (with the whole
+	// spec) is not kept: it is loaded again when needed, which keeps the
+	// monitor's memory per container small.
+	live        bool
+	pidNum      int
+	cgroupsPath string
 	// stdin is the write end of the container's stdin pipe, or the pty
 	// master; master is the pty master of a terminal container.
 	stdin, master *os.File
@@ -145,7 +150,8 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 		}
 	}
 	sv.mu.Lock()
-	sv.rtc, sv.log = c, lw
+	sv.live, sv.log = true, lw
+	sv.cgroupsPath = c.Config().Linux.CgroupsPath
 	sv.stdinOnce = rec.Config.StdinOnce
 	sv.master = io.master
 	if io.master != nil {
@@ -238,11 +244,8 @@ func (sv *supervisor) loop() {
 	backoff := 100 * time.Millisecond
 	var res Response
 	for {
-		sv.mu.Lock()
-		c := sv.rtc
-		sv.mu.Unlock()
 		started := time.Now()
-		res = sv.finish(c)
+		res = sv.finish()
 		rec, err := store.Read(sv.id)
 		if err != nil {
 			break
@@ -328,24 +331,29 @@ func (sv *supervisor) shouldRestart(rec *container.Record, code int) bool {
 	return false
 }
 
-// finish waits for the run of c to end and records how it ended.
-func (sv *supervisor) finish(c *runtime.Container) Response {
+// finish waits for the current run to end and records how it ended.
+func (sv *supervisor) finish() Response {
 	store := sv.srv.cfg.Containers
-	code, err := c.Wait()
+	sv.mu.Lock()
+	pid, cgPath := sv.pidNum, sv.cgroupsPath
+	sv.mu.Unlock()
+	code, err := runtime.WaitChild(pid)
 	if err != nil {
 		code = container.LostExitCode
 	}
 	sv.health.stop()
 	oom := false
-	if cgPath := c.Config().Linux.CgroupsPath; cgPath != "" {
+	if cgPath != "" {
 		if m, err := cgroup.Load(cgPath); err == nil {
 			oom, _ = cgroup.OOMKilled(m)
 		}
 	}
 	// Delete kills whatever is left in the container, so its output
 	// pipes close and the pumps end.
-	if err := c.Delete(true, nil); err != nil {
-		sv.srv.log.Printf("delete %s: %v", container.ShortID(sv.id), err)
+	if c, err := store.Runtime().Load(sv.id); err == nil {
+		if err := c.Delete(true, nil); err != nil {
+			sv.srv.log.Printf("delete %s: %v", container.ShortID(sv.id), err)
+		}
 	}
 	done := make(chan struct{})
 	go func() { sv.outputs.Wait(); close(done) }()
@@ -360,7 +368,7 @@ func (sv *supervisor) finish(c *runtime.Container) Response {
 		sv.log.Close()
 		sv.log = nil
 	}
-	sv.rtc = nil
+	sv.live = false
 	sv.pidNum = 0
 	sv.mu.Unlock()
 	now := time.Now().UTC()
@@ -426,9 +434,7 @@ func (sv *supervisor) kill(sig syscall.Signal) error {
 		sig = unix.SIGKILL
 	}
 	sv.markStopped()
-	sv.mu.Lock()
-	c := sv.rtc
-	sv.mu.Unlock()
+	c := sv.container()
 	if c == nil {
 		return nil // between restarts: the stop above is enough
 	}
@@ -443,12 +449,25 @@ func (sv *supervisor) kill(sig syscall.Signal) error {
 
 // signal sends sig to the container's init.
 func (sv *supervisor) signal(sig syscall.Signal) {
-	sv.mu.Lock()
-	c := sv.rtc
-	sv.mu.Unlock()
-	if c != nil {
+	if c := sv.container(); c != nil {
 		_ = c.Signal(sig, false)
 	}
+}
+
+// container loads the runtime's view of the current run, nil between
+// runs.
+func (sv *supervisor) container() *runtime.Container {
+	sv.mu.Lock()
+	live := sv.live
+	sv.mu.Unlock()
+	if !live {
+		return nil
+	}
+	c, err := sv.srv.cfg.Containers.Runtime().Load(sv.id)
+	if err != nil {
+		return nil
+	}
+	return c
 }
 
 // markStopped records a manual stop: no restart policy applies to the

@@ -23,11 +23,17 @@ func waitStatus(cmd *exec.Cmd) (int, error) {
 	if err != nil {
 		return waitCmd(cmd)
 	}
+	return waitPidfd(pid, fd)
+}
+
+// waitPidfd waits in the poller for the child pid, whose pidfd is fd
+// (closed on return), and reaps it.
+func waitPidfd(pid, fd int) (int, error) {
 	f := os.NewFile(uintptr(fd), "pidfd")
 	defer f.Close()
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return waitCmd(cmd)
+		return -1, fmt.Errorf("wait: %w", err)
 	}
 	var ws unix.WaitStatus
 	var werr error
@@ -49,10 +55,7 @@ func waitStatus(cmd *exec.Cmd) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("wait: %w", err)
 	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
+	return exitCode(ws), nil
 }
 
 // waitCmd is waitStatus with cmd.Wait.
@@ -70,4 +73,32 @@ func waitCmd(cmd *exec.Cmd) (int, error) {
 		return 128 + int(ws.Signal()), nil
 	}
 	return ws.ExitStatus(), nil
+}
+
+// WaitChild waits for pid, a child of this process (such as the init of
+// a container it created, after the Container itself was dropped), and
+// returns its exit status, 128+signal if a signal killed it.
+func WaitChild(pid int) (int, error) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		var ws unix.WaitStatus
+		for {
+			_, err = unix.Wait4(pid, &ws, 0, nil)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		if err != nil {
+			return -1, fmt.Errorf("wait: %w", err)
+		}
+		return exitCode(ws), nil
+	}
+	return waitPidfd(pid, fd)
+}
+
+func exitCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"debug/elf"
 	"os"
 	"os/exec"
@@ -51,34 +52,40 @@ func newMonitorCommand(c *cli) *cobra.Command {
 		Hidden: true,
 		Args:   noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cs, err := c.containerStore()
-			if err != nil {
-				return err
-			}
-			is, err := c.imageStore()
-			if err != nil {
-				return err
-			}
-			vs, err := c.volumeStore()
-			if err != nil {
-				return err
-			}
-			var ready *os.File
-			if f := os.NewFile(3, "ready"); f != nil {
-				if _, err := f.Stat(); err == nil {
-					ready = f
-				}
-			}
-			exe, _ := os.Executable()
-			if !staticBinary(exe) {
-				exe = "" // it could not run inside the container
-			}
-			return monitor.Serve(cmd.Context(), monitor.Config{
-				Containers: cs, Images: is, Volumes: vs,
-				Idle: monitorIdle(), InitPath: exe,
-			}, ready)
+			return c.serveMonitor(cmd.Context())
 		},
 	}
+}
+
+// serveMonitor runs the monitor of the store under --root and --runroot
+// until it is idle; fd 3, if open, is the spawner's readiness pipe.
+func (c *cli) serveMonitor(ctx context.Context) error {
+	cs, err := c.containerStore()
+	if err != nil {
+		return err
+	}
+	is, err := c.imageStore()
+	if err != nil {
+		return err
+	}
+	vs, err := c.volumeStore()
+	if err != nil {
+		return err
+	}
+	var ready *os.File
+	if f := os.NewFile(3, "ready"); f != nil {
+		if _, err := f.Stat(); err == nil {
+			ready = f
+		}
+	}
+	exe, _ := os.Executable()
+	if !staticBinary(exe) {
+		exe = "" // it could not run inside the container
+	}
+	return monitor.Serve(ctx, monitor.Config{
+		Containers: cs, Images: is, Volumes: vs,
+		Idle: monitorIdle(), InitPath: exe,
+	}, ready)
 }
 
 // staticBinary reports whether the executable at path is statically
@@ -163,6 +170,7 @@ func newContainerCommand(c *cli) *cobra.Command {
 		newKillCommand(c), newRestartCommand(c), newRmCommand(c), newPsCommand(c),
 		newLogsCommand(c), newWaitCommand(c), newRenameCommand(c),
 		newPauseCommand(c, true), newPauseCommand(c, false),
+		newContainerInspectCommand(c), newTopCommand(c), newStatsCommand(c), newUpdateCommand(c), newContainerPruneCommand(c),
 		newDockerExecCommand(c), newAttachCommand(c),
 	)
 	return cmd

@@ -46,6 +46,15 @@ func main() {
 		args = append([]string{"runtime"}, args...)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The monitor the CLI spawns (`hull --root R --runroot RR monitor`)
+	// lives long: it skips building the command tree it would keep alive.
+	if len(args) == 5 && args[0] == "--root" && args[2] == "--runroot" && args[4] == "monitor" {
+		c := newCLI(os.Stdin, os.Stdout, os.Stderr)
+		c.opts.root, c.opts.runroot = args[1], args[3]
+		code := c.report(c.serveMonitor(ctx))
+		stop()
+		os.Exit(code)
+	}
 	code := run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
