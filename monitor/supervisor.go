@@ -300,7 +300,7 @@ func (sv *supervisor) loop() {
 		}
 	}
 done:
-	if rec, err := store.Read(sv.id); err == nil && rec.HostConfig.AutoRemove {
+	if rec, err := store.Read(sv.id); err == nil && rec.HostConfig != nil && rec.HostConfig.AutoRemove {
 		if err := sv.srv.remove(rec); err != nil {
 			sv.srv.log.Printf("remove %s: %v", rec.ShortID(), err)
 		}

@@ -73,7 +73,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"image", "inspect", "nosuch"}, 1, "[]\n", "Error: No such image: nosuch:latest\n"},
 		{[]string{"inspect", "nosuch"}, 1, "[]\n", "Error: No such object: nosuch\n"},
 		{[]string{"inspect", "-f", "{{.Id}}", "nosuch"}, 1, "\n", "Error: No such object: nosuch\n"},
-		{[]string{"inspect", "--type", "volume", "x"}, 125, "", "Error: unknown type: \"volume\": must be one of \"image\"\n"},
+		{[]string{"inspect", "--type", "network", "x"}, 125, "", "Error: unknown type: \"network\": must be one of \"container\", \"image\", \"volume\"\n"},
 		{[]string{"history", "nosuch"}, 125, "", "Error: No such image: nosuch:latest\n"},
 		{[]string{"tag", "nosuch", "foo"}, 125, "", "Error: No such image: nosuch:latest\n"},
 		{[]string{"tag", "nosuch", "foo@sha256:" + strings.Repeat("a", 64)}, 125, "", "Error: refusing to create a tag with a digest reference\n"},

@@ -484,6 +484,9 @@ func dockerConfig(f *runFlags, req *createRequest, img *v1.ConfigFile, o *spec.O
 			DeviceCgroupRules: f.deviceRules,
 		},
 	}
+	if o.Memory > 0 && o.MemorySwap == 0 {
+		hc.Resources.MemorySwap = 2 * o.Memory // what Docker records
+	}
 	if hc.ShmSize == 0 {
 		hc.ShmSize = spec.DefaultShmSize
 	}

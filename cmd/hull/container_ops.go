@@ -287,19 +287,29 @@ func (c *cli) removeContainer(mc *monitor.Client, rec *container.Record, force, 
 	if err != nil {
 		return err
 	}
+	// An --rm container is removed by its monitor as it stops.
 	l, err := mc.Store.Lock(rec.ID)
+	if errors.Is(err, container.ErrNotFound) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	fresh, err := mc.Store.Read(rec.ID)
 	l.Unlock()
+	if errors.Is(err, container.ErrNotFound) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	if fresh.State.Status.Alive() && mc.Store.Monitored(rec.ID) {
 		return fmt.Errorf("cannot remove container %q: it was started again meanwhile", "/"+rec.Name)
 	}
-	return monitor.RemoveContainer(mc.Store, vs, fresh, volumes)
+	if err := monitor.RemoveContainer(mc.Store, vs, fresh, volumes); err != nil && !errors.Is(err, container.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 func newPauseCommand(c *cli, pause bool) *cobra.Command {

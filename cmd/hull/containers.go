@@ -172,6 +172,7 @@ func newContainerCommand(c *cli) *cobra.Command {
 		newPauseCommand(c, true), newPauseCommand(c, false),
 		newContainerInspectCommand(c), newTopCommand(c), newStatsCommand(c), newUpdateCommand(c), newContainerPruneCommand(c),
 		newDockerExecCommand(c), newAttachCommand(c),
+		newDiffCommand(c), newExportCommand(c), newCommitCommand(c), newCpCommand(c),
 	)
 	return cmd
 }

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
 
+	"github.com/hull-project/hull/container"
 	"github.com/hull-project/hull/image"
 	"github.com/hull-project/hull/reference"
+	"github.com/hull-project/hull/volume"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
@@ -297,7 +300,7 @@ func newImageInspectCommand(c *cli) *cobra.Command {
 		Args:                  requiresMinArgs(1),
 		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runInspect(c, args, format, "image")
+			return runInspect(c, args, format, "image", false)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)
@@ -308,6 +311,10 @@ const inspectFormatHelp = `Format output using a custom template:
 'json':             Print in JSON format
 'TEMPLATE':         Print output using the given Go template.`
 
+// inspectTypes are the object types `inspect --type` accepts, in the
+// order in which `inspect` without --type looks for a name (docker's).
+var inspectTypes = []string{"container", "image", "volume"}
+
 func newInspectCommand(c *cli) *cobra.Command {
 	var format, objectType string
 	var size bool
@@ -317,18 +324,14 @@ func newInspectCommand(c *cli) *cobra.Command {
 		Args:                  requiresMinArgs(1),
 		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			all := `"` + strings.Join(inspectTypes, `", "`) + `"`
 			if cmd.Flags().Changed("type") && objectType == "" {
-				return errors.New(`type is empty: must be one of "image"`)
+				return fmt.Errorf("type is empty: must be one of %s", all)
 			}
-			switch objectType {
-			case "", "image":
-			default:
-				return fmt.Errorf("unknown type: %q: must be one of \"image\"", objectType)
+			if objectType != "" && !slices.Contains(inspectTypes, objectType) {
+				return fmt.Errorf("unknown type: %q: must be one of %s", objectType, all)
 			}
-			if size {
-				fmt.Fprintln(c.err, "WARNING: --size ignored for image")
-			}
-			return runInspect(c, args, format, objectType)
+			return runInspect(c, args, format, objectType, size)
 		},
 	}
 	flags := cmd.Flags()
@@ -338,38 +341,28 @@ func newInspectCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-// runInspect inspects images. objectType "" is the generic `inspect`,
-// whose not-found error names an object rather than an image.
-func runInspect(c *cli, names []string, format, objectType string) error {
+// runInspect inspects containers, images or volumes. objectType "" is the
+// generic `inspect`: each name is looked up as a container, then an
+// image, then a volume, and a name that is none of them is "No such
+// object". size adds the sizes of containers (and is warned about for the
+// other types, as docker does).
+func runInspect(c *cli, names []string, format, objectType string, size bool) error {
 	o, err := newInspectOutput(c.out, format)
 	if err != nil {
 		return err
 	}
-	s, err := c.imageStore()
-	if err != nil {
-		return err
+	types := inspectTypes
+	if objectType != "" {
+		types = []string{objectType}
 	}
 	var errs []error
 	for _, name := range names {
-		img, err := s.Resolve(name)
-		if err != nil {
-			if objectType == "" && errors.Is(err, image.ErrNotFound) {
-				err = &notFoundError{what: "object", name: name}
-			}
-			errs = append(errs, storeError(name, err))
-			continue
-		}
-		data, err := inspectImageData(s, img)
+		typed, raw, err := c.inspectObject(name, types, objectType == "", size)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		raw, err := data.rawJSON()
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := o.add(data, raw); err != nil {
+		if err := o.add(typed, raw); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -377,4 +370,83 @@ func runInspect(c *cli, names []string, format, objectType string) error {
 		errs = append(errs, err)
 	}
 	return withStatus(1, errs...)
+}
+
+// inspectObject finds name among the objects of types, in order; with
+// skip, an object that is not found (or a name that cannot be one of a
+// type) moves on to the next type. It returns the object for templates
+// and its API JSON.
+func (c *cli) inspectObject(name string, types []string, skip, size bool) (any, []byte, error) {
+	for _, kind := range types {
+		var typed any
+		var raw []byte
+		var err error
+		switch kind {
+		case "container":
+			if _, err := c.containerStore(); err != nil && skip {
+				continue // no container store (--runroot not writable, say): try images and volumes
+			}
+			typed, raw, err = c.inspectContainer(name, size)
+			if skip && errors.Is(err, container.ErrNotFound) {
+				continue
+			}
+		case "image":
+			typed, raw, err = c.inspectImage(name)
+			if skip && (errors.Is(err, image.ErrNotFound) || (err != nil && strings.Contains(err.Error(), "invalid reference format"))) {
+				continue
+			}
+		case "volume":
+			typed, raw, err = c.inspectVolume(name)
+			if skip && (errors.Is(err, volume.ErrNotFound) || errors.Is(err, volume.ErrInvalid)) {
+				continue
+			}
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if size && kind != "container" {
+			fmt.Fprintln(c.err, "WARNING: --size ignored for", kind)
+		}
+		return typed, raw, nil
+	}
+	return nil, nil, &notFoundError{what: "object", name: name}
+}
+
+// inspectImage returns the inspect response of an image.
+func (c *cli) inspectImage(name string) (any, []byte, error) {
+	s, err := c.imageStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := s.Resolve(name)
+	if err != nil {
+		return nil, nil, storeError(name, err)
+	}
+	data, err := inspectImageData(s, img)
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := data.rawJSON()
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, raw, nil
+}
+
+// inspectVolume returns the inspect response of a volume.
+func (c *cli) inspectVolume(name string) (any, []byte, error) {
+	s, err := c.volumeStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := s.Get(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	data := newVolumeInspectData(v)
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, raw, nil
 }

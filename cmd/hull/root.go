@@ -156,6 +156,8 @@ func newRootCommand(c *cli) *cobra.Command {
 		newAttachCommand(c),
 		newContainerCommand(c),
 		newVolumeCommand(c),
+		newTopCommand(c), newStatsCommand(c), newUpdateCommand(c),
+		newDiffCommand(c), newExportCommand(c), newCommitCommand(c), newCpCommand(c),
 	)
 	return root
 }

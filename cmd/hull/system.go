@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/hull-project/hull/image"
+	"github.com/hull-project/hull/volume"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
@@ -125,23 +128,159 @@ func runDiskUsage(c *cli, verbose bool, format string) error {
 	if err != nil {
 		return err
 	}
+	containers, err := c.containerDiskUsage()
+	if err != nil {
+		return err
+	}
+	// Docker counts the containers of each image (its CONTAINERS column
+	// and what is active).
+	perImage := map[digest.Digest]int64{}
+	for _, r := range containers {
+		perImage[r.rec.ImageID]++
+	}
+	for i := range images {
+		images[i].Containers = perImage[images[i].ID]
+	}
+	volumes, err := c.volumeDiskUsage()
+	if err != nil {
+		return err
+	}
 	if format == "" {
 		format = tableFormatKey
 	}
 	if verbose {
-		return writeDiskUsageVerbose(c.out, images, format)
+		return writeDiskUsageVerbose(c.out, images, containers, volumes, format)
 	}
 	if format == tableFormatKey {
 		format = defaultDiskUsageTableFormat
 	}
+	ctrRow := &usageRow{kind: "Containers", total: int64(len(containers)), percentReclaimable: true}
+	for _, r := range containers {
+		ctrRow.size += r.sizeRw
+		if r.rec.State.Status.Alive() {
+			ctrRow.active++
+		} else {
+			ctrRow.reclaimable += r.sizeRw
+		}
+	}
+	volRow := &usageRow{kind: "Local Volumes", total: int64(len(volumes)), percentReclaimable: true}
+	for _, v := range volumes {
+		volRow.size += v.size
+		if v.links > 0 {
+			volRow.active++
+		} else {
+			volRow.reclaimable += v.size
+		}
+	}
+	imgRow := &usageRow{kind: "Images", total: int64(len(images)), size: total, reclaimable: total, percentReclaimable: true}
+	for _, img := range images {
+		if img.Containers > 0 {
+			imgRow.active++
+			imgRow.reclaimable -= img.Size - img.SharedSize
+		}
+	}
+	imgRow.reclaimable = max(imgRow.reclaimable, 0)
 	rows := []any{
-		&usageRow{kind: "Images", total: int64(len(images)), size: total, reclaimable: total, percentReclaimable: true},
-		&usageRow{kind: "Containers", percentReclaimable: true},
-		&usageRow{kind: "Local Volumes", percentReclaimable: true},
+		imgRow,
+		ctrRow,
+		volRow,
 		&usageRow{kind: "Build Cache"},
 	}
 	return formatter{out: c.out, format: format, header: diskUsageHeader}.write(rows)
 }
+
+// containerDiskUsage lists every container with the size of its
+// writable layer, newest first.
+func (c *cli) containerDiskUsage() ([]*psRow, error) {
+	cs, err := c.containerStore()
+	if err != nil {
+		return nil, err
+	}
+	recs, err := cs.List()
+	if err != nil {
+		return nil, err
+	}
+	now := nowFunc()
+	rows := make([]*psRow, 0, len(recs))
+	for _, r := range recs {
+		rows = append(rows, &psRow{rec: r, trunc: true, now: now, sized: true, sizeRw: dirSize(filepath.Join(cs.Dir(r.ID), "diff"))})
+	}
+	return rows, nil
+}
+
+// volumeDiskUsage lists every volume with its size and the number of
+// containers that use it.
+func (c *cli) volumeDiskUsage() ([]*dfVolumeRow, error) {
+	vs, err := c.volumeStore()
+	if err != nil {
+		return nil, err
+	}
+	vols, err := vs.List()
+	if err != nil {
+		return nil, err
+	}
+	users, err := c.volumeUsers()
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]*dfVolumeRow, 0, len(vols))
+	for _, v := range vols {
+		size, err := v.Size()
+		if err != nil {
+			size = 0
+		}
+		rows = append(rows, &dfVolumeRow{v: v, links: len(users[v.Name]), size: size})
+	}
+	return rows, nil
+}
+
+// dfContainerRow is a container in `system df -v`: ps's columns, the
+// size without the virtual size (as docker's df shows it).
+type dfContainerRow struct{ *psRow }
+
+// MarshalJSON renders the row's placeholders.
+func (r dfContainerRow) MarshalJSON() ([]byte, error) { return marshalMethods(r) }
+
+// Size is the size of the writable layer.
+func (r dfContainerRow) Size() string { return humanSize(r.sizeRw) }
+
+// dfVolumeRow is a volume in `system df -v`.
+type dfVolumeRow struct {
+	v     *volume.Volume
+	links int
+	size  int64
+}
+
+// MarshalJSON renders the row's placeholders.
+func (r *dfVolumeRow) MarshalJSON() ([]byte, error) { return marshalMethods(r) }
+
+// Name is the volume's name.
+func (r *dfVolumeRow) Name() string { return r.v.Name }
+
+// Driver is the volume driver.
+func (r *dfVolumeRow) Driver() string { return r.v.Driver }
+
+// Scope is the volume's scope.
+func (r *dfVolumeRow) Scope() string { return volume.Scope }
+
+// Mountpoint is where the volume's data is.
+func (r *dfVolumeRow) Mountpoint() string { return r.v.Mountpoint }
+
+// Labels are the labels, k=v comma-separated.
+func (r *dfVolumeRow) Labels() string {
+	var out []string
+	for k, v := range r.v.Labels {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// Links is the number of containers using the volume.
+func (r *dfVolumeRow) Links() string { return strconv.Itoa(r.links) }
+
+// Size is the space the volume's data takes.
+func (r *dfVolumeRow) Size() string { return humanSize4(r.size) }
 
 // diskUsageData is the context of a custom `system df -v` template.
 type diskUsageData struct {
@@ -151,7 +290,7 @@ type diskUsageData struct {
 	BuildCache []any
 }
 
-func writeDiskUsageVerbose(out io.Writer, images []imageSummary, format string) error {
+func writeDiskUsageVerbose(out io.Writer, images []imageSummary, containers []*psRow, volumes []*dfVolumeRow, format string) error {
 	trunc := strings.HasPrefix(format, tableFormatKey)
 	data := diskUsageData{Images: []*imageRow{}, Containers: []any{}, Volumes: []any{}, BuildCache: []any{}}
 	for _, img := range images {
@@ -162,6 +301,13 @@ func writeDiskUsageVerbose(out io.Writer, images []imageSummary, format string) 
 			}
 		}
 		data.Images = append(data.Images, &imageRow{img: img, repo: repo, tag: tag, trunc: trunc})
+	}
+	for _, r := range containers {
+		r.trunc = trunc
+		data.Containers = append(data.Containers, dfContainerRow{r})
+	}
+	for _, v := range volumes {
+		data.Volumes = append(data.Volumes, v)
 	}
 	if format != tableFormatKey {
 		t, err := parseTemplate(templateString(format))
@@ -179,11 +325,11 @@ func writeDiskUsageVerbose(out io.Writer, images []imageSummary, format string) 
 		return err
 	}
 	fmt.Fprint(out, "\nContainers space usage:\n\n")
-	if err := (formatter{out: out, format: defaultDiskUsageContainerFormat, header: containerHeader}).write(nil); err != nil {
+	if err := (formatter{out: out, format: defaultDiskUsageContainerFormat, header: containerHeader}).write(data.Containers); err != nil {
 		return err
 	}
 	fmt.Fprint(out, "\nLocal Volumes space usage:\n\n")
-	if err := (formatter{out: out, format: defaultDiskUsageVolumeFormat, header: volumeHeader}).write(nil); err != nil {
+	if err := (formatter{out: out, format: defaultDiskUsageVolumeFormat, header: volumeHeader}).write(data.Volumes); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nBuild cache usage: %s\n\n", humanSize4(0))
