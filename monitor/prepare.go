@@ -3,6 +3,7 @@ package monitor
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,6 +107,9 @@ func writeEtcFiles(dir string, rec *container.Record, user []spec.Mount) ([]spec
 	if err != nil {
 		resolv = nil
 	}
+	if hc := rec.HostConfig; hc != nil && (len(hc.DNS) > 0 || len(hc.DNSSearch) > 0 || len(hc.DNSOptions) > 0) {
+		resolv = resolvConf(resolv, hc.DNS, hc.DNSSearch, hc.DNSOptions)
+	}
 	files := []struct {
 		name, target string
 		data         []byte
@@ -147,4 +151,33 @@ func RemoveContainer(cs *container.Store, vs *volume.Store, rec *container.Recor
 // remove is the --rm removal after the last run.
 func (s *Server) remove(rec *container.Record) error {
 	return RemoveContainer(s.cfg.Containers, s.cfg.Volumes, rec, true)
+}
+
+// resolvConf rewrites a resolv.conf with --dns servers, --dns-search
+// domains and --dns-option options in place of the host's.
+func resolvConf(host []byte, servers []netip.Addr, search, options []string) []byte {
+	var b bytes.Buffer
+	for _, line := range strings.Split(string(host), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		switch {
+		case f[0] == "nameserver" && len(servers) > 0,
+			(f[0] == "search" || f[0] == "domain") && len(search) > 0,
+			f[0] == "options" && len(options) > 0:
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	for _, s := range servers {
+		b.WriteString("nameserver " + s.String() + "\n")
+	}
+	if len(search) > 0 {
+		b.WriteString("search " + strings.Join(search, " ") + "\n")
+	}
+	if len(options) > 0 {
+		b.WriteString("options " + strings.Join(options, " ") + "\n")
+	}
+	return b.Bytes()
 }

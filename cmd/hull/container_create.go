@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -41,19 +42,24 @@ func validateRunFlags(f *runFlags, detach bool) error {
 		return fmt.Errorf("invalid pull option: '%s': must be one of \"always\", \"missing\" or \"never\"", f.pull)
 	}
 	switch f.network {
-	case "", "none", "host", "default", "bridge":
+	case "", "none", "host":
+	case "default", "bridge":
+		return fmt.Errorf("network %s: hull has no bridge networking yet; use --network none (the default) or --network host", f.network)
 	default:
 		if !strings.HasPrefix(f.network, "container:") {
 			return fmt.Errorf("network %s not found", f.network)
 		}
 	}
+	if (len(f.publish) > 0 || f.publishAll) && f.network != "host" {
+		return errors.New("publishing ports (-p, -P) needs bridge networking, which hull does not have yet; use --network host to serve on the host's ports")
+	}
+	for _, d := range f.dns {
+		if _, err := netip.ParseAddr(d); err != nil {
+			return fmt.Errorf("invalid argument %q for \"--dns\" flag: ParseAddr(%q): %w", d, d, err)
+		}
+	}
 	if f.logDriver != "" && f.logDriver != "json-file" {
 		return fmt.Errorf("logging driver %q is not supported: hull writes json-file logs", f.logDriver)
-	}
-	if len(f.publish) > 0 || f.publishAll {
-		if f.network == "host" || f.network == "none" {
-			return nil // docker ignores (warns about) publishing with these
-		}
 	}
 	if detach && len(f.attach) > 0 {
 		return errors.New("Conflicting options: -a and -d")
@@ -465,6 +471,8 @@ func dockerConfig(f *runFlags, req *createRequest, img *v1.ConfigFile, o *spec.O
 		ShmSize:        o.ShmSize,
 		Sysctls:        o.Sysctls,
 		Runtime:        "hull",
+		DNSSearch:      f.dnsSearch,
+		DNSOptions:     f.dnsOpt,
 		LogConfig:      mobycontainer.LogConfig{Type: "json-file", Config: map[string]string{}},
 		Init:           boolPtrIf(f.init),
 		Resources: mobycontainer.Resources{
@@ -483,6 +491,11 @@ func dockerConfig(f *runFlags, req *createRequest, img *v1.ConfigFile, o *spec.O
 			CgroupParent:      f.cgroupParent,
 			DeviceCgroupRules: f.deviceRules,
 		},
+	}
+	for _, d := range f.dns {
+		if a, err := netip.ParseAddr(d); err == nil {
+			hc.DNS = append(hc.DNS, a)
+		}
 	}
 	if o.Memory > 0 && o.MemorySwap == 0 {
 		hc.Resources.MemorySwap = 2 * o.Memory // what Docker records
