@@ -32,6 +32,9 @@ type NotFoundError struct{ Ref string }
 
 func (e *NotFoundError) Error() string { return "No such container: " + e.Ref }
 
+// errCorrupt marks a record that does not decode.
+var errCorrupt = errors.New("corrupt container record")
+
 // ErrNotFound matches every NotFoundError with errors.Is.
 var ErrNotFound = errors.New("no such container")
 
@@ -177,7 +180,7 @@ func (s *Store) Create(rec *Record) error {
 			return fmt.Errorf("create container: %w", err)
 		}
 	}
-	if err := writeRecord(filepath.Join(tmp, recordFile), rec); err != nil {
+	if err := writeRecord(filepath.Join(tmp, recordFile), rec, true); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, s.Dir(rec.ID)); err != nil {
@@ -238,6 +241,9 @@ func (s *Store) readAll() ([]*Record, error) {
 		if errors.Is(err, ErrNotFound) {
 			continue // removed meanwhile
 		}
+		if errors.Is(err, errCorrupt) {
+			continue // torn by a power loss before its first sync: skipped
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -256,17 +262,22 @@ func (s *Store) read(id string) (*Record, error) {
 	}
 	var r Record
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("read container %s: %w", ShortID(id), err)
+		return nil, fmt.Errorf("read container %s: %w: %w", ShortID(id), errCorrupt, err)
 	}
 	return &r, nil
 }
 
-func writeRecord(path string, r *Record) error {
+// writeRecord replaces a record; durable fsyncs it (on create: state
+// changes after that are rewritten often and a reboot makes them stale).
+func writeRecord(path string, r *Record, durable bool) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encode container %s: %w", ShortID(r.ID), err)
 	}
-	return atomicfile.WriteFile(path, b, 0o600)
+	if durable {
+		return atomicfile.WriteFile(path, b, 0o600)
+	}
+	return atomicfile.Replace(path, b, 0o600)
 }
 
 // List returns every container, newest first, with the truth about
@@ -366,7 +377,7 @@ func (s *Store) updateLocked(id string, fn func(*Record) error) (*Record, error)
 	if err := fn(r); err != nil {
 		return nil, err
 	}
-	if err := writeRecord(filepath.Join(s.Dir(id), recordFile), r); err != nil {
+	if err := writeRecord(filepath.Join(s.Dir(id), recordFile), r, false); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -65,7 +65,7 @@ func writeSpec(path string, s *specs.Spec) error {
 	if err != nil {
 		return fmt.Errorf("encode runtime spec: %w", err)
 	}
-	return atomicfile.WriteFile(path, b, 0o600)
+	return atomicfile.Replace(path, b, 0o600)
 }
 
 // unprepare undoes prepare's mounts after a run.
@@ -121,7 +121,7 @@ func writeEtcFiles(dir string, rec *container.Record, user []spec.Mount) ([]spec
 	var mounts []spec.Mount
 	for _, f := range files {
 		path := filepath.Join(dir, f.name)
-		if err := atomicfile.WriteFile(path, f.data, 0o644); err != nil {
+		if err := atomicfile.Replace(path, f.data, 0o644); err != nil {
 			return nil, err
 		}
 		if taken[f.target] {

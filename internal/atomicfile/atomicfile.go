@@ -11,8 +11,18 @@ import (
 	"path/filepath"
 )
 
-// WriteFile writes b to path atomically with the permission bits perm.
-func WriteFile(path string, b []byte, perm fs.FileMode) error {
+// WriteFile writes b to path atomically with the permission bits perm,
+// durably: the data is fsynced before the rename.
+func WriteFile(path string, b []byte, perm fs.FileMode) error { return write(path, b, perm, true) }
+
+// Replace writes b to path atomically without fsync: a process killed at
+// any moment leaves the old or the new content, but a power loss may
+// leave an empty file. For state that a reboot makes stale anyway
+// (container state, generated runtime files), where fsync's milliseconds
+// sit on the container start path.
+func Replace(path string, b []byte, perm fs.FileMode) error { return write(path, b, perm, false) }
+
+func write(path string, b []byte, perm fs.FileMode, durable bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -22,7 +32,7 @@ func WriteFile(path string, b []byte, perm fs.FileMode) error {
 	if err == nil {
 		err = f.Chmod(perm)
 	}
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
