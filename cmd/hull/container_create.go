@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -178,7 +179,14 @@ func (c *cli) createContainer(ctx context.Context, req *createRequest) (*contain
 	}
 	// Generate the spec once without a rootfs: every invalid option is
 	// found now rather than at start.
-	if _, err := spec.Generate(cfg, *opts); err != nil {
+	// Names of users and groups resolve in the rootfs at start; here
+	// only the rest is checked.
+	check := *opts
+	if !numericUser(check.User) {
+		check.User = ""
+	}
+	check.GroupAdd = nil
+	if _, err := spec.Generate(cfg, check); err != nil {
 		return nil, err
 	}
 	vs, err := c.volumeStore()
@@ -595,4 +603,15 @@ func mergeHealthcheck(f *runFlags, img *v1.HealthConfig) *mobycontainer.HealthCo
 		hc.Retries = f.healthRetries
 	}
 	return hc
+}
+
+// numericUser reports whether a --user value needs no name lookup
+// ("", "1000", "1000:1000").
+func numericUser(u string) bool {
+	for _, part := range strings.Split(u, ":") {
+		if _, err := strconv.ParseUint(part, 10, 32); err != nil && part != "" {
+			return false
+		}
+	}
+	return true
 }

@@ -214,8 +214,8 @@ type mountSet struct {
 // missing, anonymous ones for DST-only -v and the image's VOLUMEs not
 // otherwise mounted) and resolves every mount to a host path. On error,
 // the anonymous volumes it created are removed again.
-func resolveMounts(vs *volume.Store, reqs []*mountRequest, imageVolumes map[string]struct{}) (ms *mountSet, err error) {
-	ms = &mountSet{fill: map[string]string{}}
+func resolveMounts(vs *volume.Store, reqs []*mountRequest, imageVolumes map[string]struct{}) (_ *mountSet, err error) {
+	ms := &mountSet{fill: map[string]string{}}
 	defer func() {
 		if err != nil {
 			for _, name := range ms.anonymous {

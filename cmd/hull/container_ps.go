@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,7 +147,7 @@ func (c *cli) filterContainers(cs *container.Store, recs []*container.Record, f 
 			continue
 		}
 		if !matchAny(f, "id", func(v string) bool { return strings.HasPrefix(r.ID, v) }) ||
-			!matchAny(f, "name", func(v string) bool { return strings.Contains(r.Name, strings.TrimPrefix(v, "/")) }) ||
+			!matchAny(f, "name", func(v string) bool { return matchName(v, r.Name) }) ||
 			!matchAny(f, "status", func(v string) bool { return string(r.State.Status) == v }) ||
 			!matchAny(f, "exited", func(v string) bool {
 				n, err := strconv.Atoi(v)
@@ -345,4 +346,15 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// matchName is ps's name filter: a regular expression matched against
+// the name with and without its leading "/", as docker does (a bad
+// expression matches as a plain substring).
+func matchName(expr, name string) bool {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return strings.Contains(name, strings.TrimPrefix(expr, "/"))
+	}
+	return re.MatchString(name) || re.MatchString("/"+name)
 }
