@@ -206,13 +206,12 @@ func (c *client) url(repo, kind, ref string) string {
 	return fmt.Sprintf("https://%s/v2/%s/%s/%s", c.reg.RegistryStr(), repo, kind, ref)
 }
 
-// manifestAccept lists the manifest media types hull understands.
-var manifestAccept = strings.Join([]string{
-	"application/vnd.oci.image.index.v1+json",
-	"application/vnd.docker.distribution.manifest.list.v2+json",
-	"application/vnd.oci.image.manifest.v1+json",
-	"application/vnd.docker.distribution.manifest.v2+json",
-}, ", ")
+// manifestAccept lists the manifest media types hull understands (a
+// constant: nothing to compute when the binary starts).
+const manifestAccept = "application/vnd.oci.image.index.v1+json, " +
+	"application/vnd.docker.distribution.manifest.list.v2+json, " +
+	"application/vnd.oci.image.manifest.v1+json, " +
+	"application/vnd.docker.distribution.manifest.v2+json"
 
 // getManifest fetches a manifest or index by tag or digest and returns its
 // bytes, media type and computed digest.

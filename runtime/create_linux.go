@@ -151,7 +151,7 @@ func (b *builder) start() error {
 	if err != nil {
 		return err
 	}
-	exe, err := sealedExe()
+	exe, err := protectedExe(c.dir)
 	if err != nil {
 		return err
 	}

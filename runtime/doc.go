@@ -9,9 +9,11 @@
 // Create reads and validates the bundle's config.json, makes the state
 // directory <root>/<id>/ with the exec FIFO, creates the container's cgroup
 // and starts the init process: a re-exec of the hull binary as
-// `hull runtime init`, run from a sealed memfd copy of /proc/self/exe so that
-// a container can never write to the host's hull binary through
-// /proc/<pid>/exe (CVE-2019-5736). The new namespaces are clone flags of that
+// `hull runtime init`, run not from the binary itself but through a private
+// read-only overlayfs mount of it (or, where that cannot be made, from a
+// sealed memfd copy of /proc/self/exe), so that a container can never write
+// to the host's hull binary through /proc/<pid>/exe (CVE-2019-5736); see
+// protectedExe. The new namespaces are clone flags of that
 // process (with the uid/gid maps written by the parent); namespaces given by
 // path are joined with setns(2) on a locked OS thread of the parent just
 // before the fork, so the child starts inside them.

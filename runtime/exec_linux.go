@@ -106,7 +106,7 @@ func (c *Container) Exec(p *specs.Process, o ExecOptions) (proc *Process, err er
 	if err != nil {
 		return nil, err
 	}
-	exe, err := sealedExe()
+	exe, err := protectedExe(c.dir)
 	if err != nil {
 		return nil, err
 	}

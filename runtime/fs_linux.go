@@ -174,7 +174,7 @@ func lockedMountFlags(p string) uintptr {
 		{unix.ST_RELATIME, unix.MS_RELATIME},
 		{unix.ST_RDONLY, unix.MS_RDONLY},
 	} {
-		if st.Flags&m.st != 0 {
+		if int64(st.Flags)&m.st != 0 { // Flags is int32 on 32-bit platforms
 			f |= m.flag
 		}
 	}

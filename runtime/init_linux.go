@@ -19,8 +19,11 @@ var InitArgs = []string{"runtime", "init"}
 
 func init() {
 	// A container's init does its work right here, before main and the
-	// packages initialized after this one (the CLI and its command tree):
-	// that is most of hull's start-up time, and init has no use for it.
+	// packages initialized after this one (the CLI and its command tree),
+	// which init has no use for. (Packages whose import paths sort before
+	// this one's are initialized first all the same: keep package-level
+	// initializers cheap, see the package variables made lazy with
+	// sync.OnceValue.)
 	//
 	// Everything init does that is per thread (setns, capabilities,
 	// no_new_privs, seccomp, the final execve) must happen on one thread:
@@ -29,7 +32,10 @@ func init() {
 		return
 	}
 	goruntime.LockOSThread()
-	err := Init()
+	// No signal.Reset here: nothing has called signal.Notify yet, and
+	// Reset would cost milliseconds (a round trip to the runtime's signal
+	// goroutine for every signal).
+	err := initProcess()
 	var ie *InitError
 	if !errors.As(err, &ie) || !ie.Reported {
 		fmt.Fprintln(os.Stderr, "Error: "+err.Error())
@@ -49,13 +55,24 @@ func Init() error {
 	if !IsInit() {
 		return errors.New("hull runtime init is started by hull runtime create, not by hand")
 	}
+	// Signals get their default effect (hull's main catches SIGTERM).
+	signal.Reset()
+	// Init's per-thread work (namespaces, credentials, capabilities,
+	// seccomp, execve) must all happen on this thread.
+	goruntime.LockOSThread()
+	return initProcess()
+}
+
+// initProcess is Init, for a process where signal.Notify was never called.
+func initProcess() error {
+	if !IsInit() {
+		return errors.New("hull runtime init is started by hull runtime create, not by hand")
+	}
 	pipeFd, err := strconv.Atoi(os.Getenv(envInitPipe))
 	if err != nil {
 		return fmt.Errorf("bad %s: %w", envInitPipe, err)
 	}
 	fds := initFds{fifo: envFd(envInitFifo), console: envFd(envInitConsole), mntns: envFd(envInitMntns)}
-	// Signals get their default effect (hull's main catches SIGTERM).
-	signal.Reset()
 	for _, k := range []string{envInitPipe, envInitFifo, envInitConsole, envInitMntns} {
 		os.Unsetenv(k)
 	}

@@ -11,8 +11,10 @@ import (
 	"testing"
 
 	"github.com/hull-project/hull/cgroup"
+	"github.com/hull-project/hull/internal/testutil"
 	"github.com/hull-project/hull/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func TestRunEcho(t *testing.T) {
@@ -64,20 +66,15 @@ func TestLifecycle(t *testing.T) {
 		}
 	}
 
-	// CVE-2019-5736: init runs from a sealed memfd, not the hull binary.
-	exe, err := os.Readlink("/proc/" + strconv.Itoa(st.Pid) + "/exe")
-	if err != nil || !strings.Contains(exe, "memfd:hull-runtime-init") {
-		t.Fatalf("init's exe is %q (%v), want a memfd", exe, err)
-	}
-	if f, err := os.OpenFile("/proc/"+strconv.Itoa(st.Pid)+"/exe", os.O_WRONLY, 0); err == nil {
-		_, werr := f.Write([]byte("x"))
-		f.Close()
-		if werr == nil {
-			t.Fatal("wrote to init's executable through /proc/<pid>/exe")
-		}
-	} else if !errors.Is(err, syscall.ETXTBSY) && !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EACCES) {
-		t.Fatalf("open /proc/<init>/exe for writing: %v", err)
-	}
+	// CVE-2019-5736: init does not run from the hull binary itself, and
+	// what it runs from cannot be written. The attack: hold
+	// /proc/<init>/exe with O_PATH while init runs, reopen it for writing
+	// once init has exec'd the container process (when ETXTBSY no longer
+	// protects it).
+	exePath := "/proc/" + strconv.Itoa(st.Pid) + "/exe"
+	held := holdExe(t, exePath)
+	defer held.Close()
+	checkExeUnwritable(t, exePath, held)
 
 	if res := e.hull("create", "--bundle", e.bundle, id); res.ExitCode != 1 || !strings.Contains(res.Stderr, "container with id exists") {
 		t.Fatalf("second create: exit %d: %s", res.ExitCode, res.Stderr)
@@ -85,6 +82,12 @@ func TestLifecycle(t *testing.T) {
 
 	e.mustHull("start", id)
 	st = e.waitStatus(id, runtime.Running)
+	// The container process (sleep) replaced init: the held executable is
+	// no longer being run, yet still cannot be written.
+	if exe, _ := os.Readlink("/proc/" + strconv.Itoa(st.Pid) + "/exe"); !strings.HasSuffix(exe, "/busybox") {
+		t.Fatalf("container process runs %q, want busybox", exe)
+	}
+	checkExeUnwritable(t, "/proc/self/fd/"+strconv.Itoa(int(held.Fd())), held)
 	if res := e.hull("start", id); res.ExitCode != 1 {
 		t.Fatalf("start of a running container: exit %d", res.ExitCode)
 	}
@@ -307,4 +310,66 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || !strings.HasPrefix(s[i+1:], " Z")
+}
+
+// holdExe opens the executable of /proc/<pid>/exe with O_PATH, as an
+// attacker in the container would, and checks it is not the hull binary.
+func holdExe(t *testing.T, exePath string) *os.File {
+	t.Helper()
+	fd, err := unix.Open(exePath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open %s: %v", exePath, err)
+	}
+	f := os.NewFile(uintptr(fd), exePath)
+	var held, bin unix.Stat_t
+	if err := unix.Fstat(fd, &held); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(testutil.HullBinary(t), &bin); err != nil {
+		t.Fatal(err)
+	}
+	if held.Dev == bin.Dev && held.Ino == bin.Ino {
+		t.Fatalf("init runs the hull binary %s itself", testutil.HullBinary(t))
+	}
+	return f
+}
+
+// checkExeUnwritable checks that path (init's executable, held open as
+// held) cannot be opened for writing, or, if it can (a sealed memfd), not
+// written; and that a refusal is not merely ETXTBSY, which lasts only as
+// long as something executes it.
+func checkExeUnwritable(t *testing.T, path string, held *os.File) {
+	t.Helper()
+	for _, flag := range []int{os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_TRUNC} {
+		f, err := os.OpenFile(path, flag, 0)
+		if err == nil {
+			_, werr := f.Write([]byte("x"))
+			f.Close()
+			if werr == nil {
+				t.Fatalf("wrote to init's executable through %s", path)
+			}
+			continue
+		}
+		switch {
+		case errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		case errors.Is(err, syscall.ETXTBSY):
+			// Still being executed: it must be on a read-only mount or
+			// a memfd sealed against writes all the same.
+			var sfs unix.Statfs_t
+			if unix.Fstatfs(int(held.Fd()), &sfs) == nil && sfs.Flags&unix.ST_RDONLY != 0 {
+				break
+			}
+			r, rerr := os.Open("/proc/self/fd/" + strconv.Itoa(int(held.Fd())))
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			seals, serr := unix.FcntlInt(r.Fd(), unix.F_GET_SEALS, 0)
+			r.Close()
+			if serr != nil || seals&unix.F_SEAL_WRITE == 0 {
+				t.Fatalf("open %s for writing: ETXTBSY, and it is neither read-only nor sealed (seals %#x, %v)", path, seals, serr)
+			}
+		default:
+			t.Fatalf("open %s with flags %#x: %v", path, flag, err)
+		}
+	}
 }

@@ -11,16 +11,18 @@ import (
 // /proc/<pid>/exe reads "/memfd:hull-runtime-init (deleted)".
 const memfdName = "hull-runtime-init"
 
-// minExeFd is the lowest fd number the memfd is moved to, far above the
-// fds the child gets (stdio, preserved fds, control fds), which
-// os/exec would otherwise overwrite in the child before the execve.
+// minExeFd is the lowest fd number the executable's fd (memfd or
+// overlay) is moved to, far above the fds the child gets (stdio, preserved
+// fds, control fds), which os/exec would otherwise overwrite in the child
+// before the execve.
 const minExeFd = 256
 
 // sealedExe copies /proc/self/exe into a memfd sealed against any change
 // (F_SEAL_SEAL|SHRINK|GROW|WRITE) and returns it. Executing init from it
 // means a container can never reach the host's hull binary through
 // /proc/<pid>/exe of a runtime process (CVE-2019-5736): what it would open
-// is a sealed, anonymous copy that cannot be written.
+// is a sealed, anonymous copy that cannot be written. It is the fallback
+// of protectedExe, which avoids the copy where it can.
 func sealedExe() (*os.File, error) { return sealedCopy("/proc/self/exe") }
 
 // sealedCopy copies the file at path into a sealed memfd.

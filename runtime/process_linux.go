@@ -61,7 +61,7 @@ func capSets(c *specs.LinuxCapabilities) (capability.Capabilities, error) {
 		{capability.AMBIENT, c.Ambient},
 	} {
 		for _, n := range set.names {
-			if v, ok := capByName[n]; ok && v <= last {
+			if v, ok := capByName()[n]; ok && v <= last {
 				caps.Set(set.which, v)
 			}
 		}
@@ -84,18 +84,9 @@ func setupUser(p *specs.Process) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("keep capabilities: %w", err)
 	}
-	gids := make([]int, len(p.User.AdditionalGids))
-	for i, g := range p.User.AdditionalGids {
-		gids[i] = int(g)
-	}
-	if err := syscall.Setgroups(gids); err != nil {
-		return fmt.Errorf("setgroups %v: %w", gids, err)
-	}
-	if err := syscall.Setgid(int(p.User.GID)); err != nil {
-		return fmt.Errorf("setgid %d: %w", p.User.GID, err)
-	}
-	if err := syscall.Setuid(int(p.User.UID)); err != nil {
-		return fmt.Errorf("setuid %d: %w", p.User.UID, err)
+	// This thread only: it is the one that execve's (see setThreadIDs).
+	if err := setThreadIDs(p.User.UID, p.User.GID, p.User.AdditionalGids); err != nil {
+		return fmt.Errorf("switch to user %d:%d (groups %v): %w", p.User.UID, p.User.GID, p.User.AdditionalGids, err)
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear keep capabilities: %w", err)

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,14 +113,31 @@ func (r *Runtime) root() string {
 	return r.Root
 }
 
-var idPattern = regexp.MustCompile(`^[\w+.-]+$`)
-
-// ValidateID checks a container ID the way runc does.
+// ValidateID checks a container ID the way runc does: ^[\w+.-]+$ (ASCII
+// letters, digits, '_', '+', '.', '-'), not "." or "..", at most 1024
+// bytes.
 func ValidateID(id string) error {
-	if !idPattern.MatchString(id) || id == "." || id == ".." || len(id) > 1024 {
+	if !validIDChars(id) || id == "." || id == ".." || len(id) > 1024 {
 		return fmt.Errorf("%w: %q", ErrInvalidID, id)
 	}
 	return nil
+}
+
+// validIDChars reports whether id matches ^[\w+.-]+$ (without a regexp
+// compiled at every start of hull).
+func validIDChars(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '_', c == '+', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Container is one container under a Runtime's root.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -51,14 +52,15 @@ var rlimitTypes = map[string]int{
 }
 
 // capByName maps "CAP_CHOWN" and the like to the capability library's
-// values, for every capability the library knows.
-var capByName = func() map[string]capability.Cap {
+// values, for every capability the library knows. It is built on first
+// use, not at every start of hull.
+var capByName = sync.OnceValue(func() map[string]capability.Cap {
 	m := map[string]capability.Cap{}
 	for _, c := range capability.ListKnown() {
 		m["CAP_"+strings.ToUpper(c.String())] = c
 	}
 	return m
-}()
+})
 
 // Validate checks a spec for what hull's runtime needs and supports,
 // returning the first problem as a clear error. Unknown capabilities are
@@ -172,7 +174,7 @@ func Validate(s *specs.Spec) (warnings []string, err error) {
 		last, _ := capability.LastCap()
 		for _, set := range [][]string{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
 			for _, name := range set {
-				cp, ok := capByName[name]
+				cp, ok := capByName()[name]
 				switch {
 				case !ok:
 					// The OCI spec wants an error here; runc (and the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,7 +36,10 @@ type label uint16
 // BPF_MAXINSNS anyway.
 const maxLabels = 1<<16 - 1
 
-var errTooManyLabels = fmt.Errorf("seccomp filter too large: more than %d jump targets, far beyond the kernel's limit of %d BPF instructions", maxLabels, maxInsns)
+// errTooManyLabels is built without fmt: package variables are computed
+// at every start of hull (and of the container init it re-executes).
+var errTooManyLabels = errors.New("seccomp filter too large: more than " + strconv.Itoa(maxLabels) +
+	" jump targets, far beyond the kernel's limit of " + strconv.Itoa(maxInsns) + " BPF instructions")
 
 // insn is an instruction whose jump targets are still labels.
 type insn struct {

@@ -200,7 +200,8 @@ func TestComparisons(t *testing.T) {
 		}
 		for _, native := range []string{"amd64", "arm64"} {
 			f := mustCompile(t, spec, native)
-			abi := nativeArches[native].native
+			n, _ := nativeArch(native)
+			abi := n.native
 			for _, p := range c.probes {
 				got := run(t, f, abi, sys(t, abi, "personality"), 0, 0, 0, p.arg)
 				if (got == retErrno|99) != p.want {

@@ -102,7 +102,7 @@ func Compile(spec *specs.LinuxSeccomp, arch string) (*Filter, error) {
 	if spec == nil {
 		return nil, fmt.Errorf("compiling seccomp filter: no profile")
 	}
-	native, ok := nativeArches[arch]
+	native, ok := nativeArch(arch)
 	if !ok {
 		return nil, fmt.Errorf("compiling seccomp filter: unsupported architecture %q", arch)
 	}
@@ -118,11 +118,11 @@ func Compile(spec *specs.LinuxSeccomp, arch string) (*Filter, error) {
 
 	c.enabled[native.native] = true
 	for _, a := range spec.Architectures {
-		idx, known := ociArch[string(a)]
+		idx, known := ociArch(string(a))
 		switch {
 		case known && (idx == native.native || slices.Contains(native.compat, idx)):
 			c.enabled[idx] = true
-		case known || otherOCIArches[string(a)]:
+		case known || otherOCIArch(string(a)):
 			// Valid, but the kernel of this architecture never reports it.
 		default:
 			return nil, fmt.Errorf("compiling seccomp filter: unknown architecture %q", a)

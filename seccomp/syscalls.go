@@ -47,38 +47,65 @@ var archInfos = [numArches]archInfo{
 	archARM:   {name: "arm", audit: unix.AUDIT_ARCH_ARM, args32: true, nrMin: 0, nrMax: 0xffffffff},
 }
 
-// ociArch maps the OCI/libseccomp architecture names hull can filter to the
-// arch indices above.
-var ociArch = map[string]int{
-	"SCMP_ARCH_X86_64":  archAMD64,
-	"SCMP_ARCH_X86":     archX86,
-	"SCMP_ARCH_X32":     archX32,
-	"SCMP_ARCH_AARCH64": archARM64,
-	"SCMP_ARCH_ARM":     archARM,
+// The tables below are switches rather than map variables: a package-level
+// map is built at every start of hull, including the container init it
+// re-executes, where start-up time is container start latency.
+
+// ociArch returns the arch index (above) of an OCI/libseccomp architecture
+// name hull can filter.
+func ociArch(name string) (int, bool) {
+	switch name {
+	case "SCMP_ARCH_X86_64":
+		return archAMD64, true
+	case "SCMP_ARCH_X86":
+		return archX86, true
+	case "SCMP_ARCH_X32":
+		return archX32, true
+	case "SCMP_ARCH_AARCH64":
+		return archARM64, true
+	case "SCMP_ARCH_ARM":
+		return archARM, true
+	}
+	return 0, false
 }
 
-// otherOCIArches are valid OCI architecture names that no kernel hull runs on
-// can report for a process (they belong to other machines); Compile ignores
-// them, as the resulting filter sections could never match.
-var otherOCIArches = map[string]bool{
-	"SCMP_ARCH_MIPS": true, "SCMP_ARCH_MIPS64": true, "SCMP_ARCH_MIPS64N32": true,
-	"SCMP_ARCH_MIPSEL": true, "SCMP_ARCH_MIPSEL64": true, "SCMP_ARCH_MIPSEL64N32": true,
-	"SCMP_ARCH_PPC": true, "SCMP_ARCH_PPC64": true, "SCMP_ARCH_PPC64LE": true,
-	"SCMP_ARCH_S390": true, "SCMP_ARCH_S390X": true, "SCMP_ARCH_PARISC": true,
-	"SCMP_ARCH_PARISC64": true, "SCMP_ARCH_RISCV64": true, "SCMP_ARCH_LOONGARCH64": true,
-	"SCMP_ARCH_M68K": true, "SCMP_ARCH_SH": true, "SCMP_ARCH_SHEB": true,
+// otherOCIArch reports whether name is a valid OCI architecture name that
+// no kernel hull runs on can report for a process (it belongs to other
+// machines); Compile ignores those, as the resulting filter sections could
+// never match.
+func otherOCIArch(name string) bool {
+	switch name {
+	case "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32",
+		"SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32",
+		"SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE",
+		"SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_PARISC",
+		"SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64", "SCMP_ARCH_LOONGARCH64",
+		"SCMP_ARCH_M68K", "SCMP_ARCH_SH", "SCMP_ARCH_SHEB":
+		return true
+	}
+	return false
 }
 
-// nativeArches maps a GOARCH to its native ABI and the ABIs its kernel can
-// also run (and so report in seccomp_data.arch).
-var nativeArches = map[string]struct {
+// nativeABIs are a kernel's native ABI and the ABIs it can also run (and
+// so report in seccomp_data.arch).
+type nativeABIs struct {
 	native int
 	compat []int
-}{
-	"amd64": {archAMD64, []int{archX86, archX32}},
-	"arm64": {archARM64, []int{archARM}},
-	"386":   {archX86, nil},
-	"arm":   {archARM, nil},
+}
+
+// nativeArch returns the ABIs of a GOARCH.
+func nativeArch(goarch string) (nativeABIs, bool) {
+	switch goarch {
+	case "amd64":
+		return nativeABIs{archAMD64, []int{archX86, archX32}}, true
+	case "arm64":
+		return nativeABIs{archARM64, []int{archARM}}, true
+	case "386":
+		return nativeABIs{archX86, nil}, true
+	case "arm":
+		return nativeABIs{archARM, nil}, true
+	}
+	return nativeABIs{}, false
 }
 
 // lookupSyscall returns the index of name in sysTable, or -1 if no

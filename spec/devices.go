@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -193,14 +194,17 @@ func hostDevicesIn(dir string) ([]specs.LinuxDevice, error) {
 }
 
 // deviceCgroupRuleRE matches a --device-cgroup-rule: type, major:minor
-// (numbers or *), access.
-var deviceCgroupRuleRE = regexp.MustCompile(`^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$`)
+// (numbers or *), access. Compiled on first use, not at every start of
+// hull.
+var deviceCgroupRuleRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$`)
+})
 
 // parseDeviceCgroupRule parses a --device-cgroup-rule into an allow rule. A
 // "*" major or minor is left out of the rule (Docker writes -1, runc's
 // wildcard; the runtime spec's way is to omit it).
 func parseDeviceCgroupRule(rule string) (specs.LinuxDeviceCgroup, error) {
-	m := deviceCgroupRuleRE.FindStringSubmatch(rule)
+	m := deviceCgroupRuleRE().FindStringSubmatch(rule)
 	if m == nil {
 		return specs.LinuxDeviceCgroup{}, fmt.Errorf("invalid device cgroup rule format: '%s'", rule)
 	}

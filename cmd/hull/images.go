@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	dref "github.com/distribution/reference"
 	units "github.com/docker/go-units"
 	"github.com/hull-project/hull/image"
 	"github.com/hull-project/hull/reference"
@@ -496,9 +495,9 @@ func displayName(name string) string {
 	if len(hex) == 64 && digest.Digest("sha256:"+hex).Validate() == nil {
 		return "sha256:" + hex
 	}
-	n, err := dref.ParseNormalizedNamed(name)
+	r, err := reference.ParseNormalized(name)
 	if err != nil {
 		return name
 	}
-	return dref.FamiliarString(dref.TagNameOnly(n))
+	return r.WithDefaultTag().Familiar()
 }

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	dref "github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/hull-project/hull/image"
 	"github.com/hull-project/hull/progress"
@@ -34,11 +33,11 @@ func registryOptions(rep progress.Reporter, platform v1.Platform) registry.Optio
 // parseRemote parses a pull or push argument, reporting whether it named
 // only a repository (so the default tag was added).
 func parseRemote(name string, all bool) (reference.Reference, bool, error) {
-	n, err := dref.ParseNormalizedNamed(name)
+	n, err := reference.ParseNormalized(name)
 	if err != nil {
 		return reference.Reference{}, false, err
 	}
-	nameOnly := dref.IsNameOnly(n)
+	nameOnly := n.NameOnly()
 	if all && !nameOnly {
 		return reference.Reference{}, false, errors.New("tag can't be used with --all-tags/-a")
 	}
