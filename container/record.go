@@ -14,9 +14,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"regexp"
+	"strings"
 	"time"
 
+	"github.com/hull-project/hull/internal/dockername"
 	"github.com/hull-project/hull/spec"
 	mobycontainer "github.com/moby/moby/api/types/container"
 	digest "github.com/opencontainers/go-digest"
@@ -130,11 +131,10 @@ func allDigits(s string) bool {
 	return true
 }
 
-var namePattern = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
-
-// ValidateName checks a container name as Docker does.
+// ValidateName checks a container name as Docker does (a leading "/" is
+// allowed).
 func ValidateName(name string) error {
-	if !namePattern.MatchString(name) {
+	if !dockername.Valid(strings.TrimPrefix(name, "/")) {
 		return fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
 	return nil

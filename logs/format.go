@@ -133,12 +133,12 @@ func appendEscaped(dst, s []byte) []byte {
 // Parse errors. They are static so that Read, which skips corrupt lines,
 // does not allocate for them.
 var (
-	errSyntax    = fmt.Errorf("%w: invalid JSON", ErrCorrupt)
-	errDepth     = fmt.Errorf("%w: JSON nested too deeply", ErrCorrupt)
-	errNoStream  = fmt.Errorf("%w: missing or unknown stream", ErrCorrupt)
-	errNoTime    = fmt.Errorf("%w: missing time", ErrCorrupt)
-	errBadTime   = fmt.Errorf("%w: invalid time", ErrCorrupt)
-	errBadString = fmt.Errorf("%w: invalid string value", ErrCorrupt)
+	errSyntax    error = corruptError("invalid JSON")
+	errDepth     error = corruptError("JSON nested too deeply")
+	errNoStream  error = corruptError("missing or unknown stream")
+	errNoTime    error = corruptError("missing time")
+	errBadTime   error = corruptError("invalid time")
+	errBadString error = corruptError("invalid string value")
 )
 
 // maxDepth bounds the nesting of values skipped in unknown fields.
@@ -507,3 +507,12 @@ func digits(b []byte) (int, bool) {
 	}
 	return n, true
 }
+
+// corruptError is a decoding error that wraps ErrCorrupt (a type rather
+// than fmt.Errorf values, so nothing is formatted when hull starts).
+type corruptError string
+
+func (e corruptError) Error() string { return ErrCorrupt.Error() + ": " + string(e) }
+
+// Unwrap makes errors.Is(err, ErrCorrupt) true.
+func (e corruptError) Unwrap() error { return ErrCorrupt }

@@ -28,11 +28,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hull-project/hull/internal/dockername"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,14 +113,12 @@ func invalidf(format string, args ...any) error {
 // RestrictedNameChars are the characters a local volume name may have.
 const RestrictedNameChars = `[a-zA-Z0-9][a-zA-Z0-9_.-]`
 
-var nameRegexp = regexp.MustCompile(`^` + RestrictedNameChars + `+$`)
-
 // ValidateName checks a volume name with Docker's rules and messages.
 func ValidateName(name string) error {
 	if len(name) == 1 {
 		return invalidf("volume name is too short, names should be at least two alphanumeric characters")
 	}
-	if !nameRegexp.MatchString(name) {
+	if !dockername.Valid(name) {
 		return invalidf("%q includes invalid characters for a local volume name, only %q are allowed. If you intended to pass a host directory, use absolute path", name, RestrictedNameChars)
 	}
 	if len(name) > 255 {
@@ -348,7 +346,7 @@ func (s *Store) cleanup() {
 		switch {
 		case strings.HasPrefix(name, tmpPrefix):
 			_ = removeTree(filepath.Join(s.dir, name))
-		case e.IsDir() && nameRegexp.MatchString(name):
+		case e.IsDir() && dockername.Valid(name):
 			sub, err := os.ReadDir(filepath.Join(s.dir, name))
 			if err != nil {
 				continue
