@@ -6,9 +6,9 @@ export PATH := $(CURDIR)/.bin:/usr/local/go/bin:$(PATH)
 
 .PHONY: build test lint fuzz bench-pull demo deps clean validate-runtime
 
-## build: compile hull into bin/hull
+## build: compile hull into bin/hull (static: it also runs as --init inside containers)
 build:
-	$(GO) build -o bin/hull ./cmd/hull
+	CGO_ENABLED=0 $(GO) build -o bin/hull ./cmd/hull
 
 ## test: every test (deps, gofmt, vet, staticcheck, go test ./...); run as root
 test:

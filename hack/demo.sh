@@ -31,3 +31,14 @@ tar -C "$rootfs" --sort=name --numeric-owner --owner=0 --group=0 --mtime=@946684
 hull import --change 'CMD ["sh"]' "$work/busybox.tar" busybox:latest
 hull images
 hull image inspect busybox:latest
+
+# Containers: one in the foreground, one detached with logs and exec.
+hull run --rm busybox echo "hello from a hull container"
+hull run -d --name tour busybox sh -c 'i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'
+sleep 2
+hull ps
+hull logs tour
+hull exec tour sh -c 'echo "exec in $(hostname): $(id)"'
+hull stop -t 1 tour
+hull ps -a --filter name=tour
+hull rm tour
