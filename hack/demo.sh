@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Demo: build hull, turn Debian's static busybox into a base image, import it
-# like `docker import`, then list and inspect it. Run as root:
+# like `docker import`, list and inspect it, then run containers from it. Run as root:
 #   sudo ./hack/demo.sh          (HULL_ROOT=/some/dir to use another store)
 set -euo pipefail
 cd "$(dirname "$0")/.."
