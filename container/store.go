@@ -288,7 +288,7 @@ func (s *Store) List() ([]*Record, error) {
 		return nil, err
 	}
 	for i, r := range recs {
-		if r.State.Status.Alive() {
+		if s.needsReconcile(r) {
 			if fixed, err := s.reconcile(r.ID); err == nil {
 				recs[i] = fixed
 			}
@@ -351,7 +351,7 @@ func (s *Store) Get(ref string) (*Record, error) {
 		}
 		return nil, err
 	}
-	if r.State.Status.Alive() {
+	if s.needsReconcile(r) {
 		return s.reconcile(id)
 	}
 	return r, nil

@@ -104,22 +104,31 @@ func (c *Client) spawn() error {
 
 // call sends req and reads the response line; the connection stays open
 // for attached streams.
+// A monitor that is exiting (idle) answers errExiting; the request is
+// sent again, to the monitor that replaces it.
 func (c *Client) call(req Request) (*net.UnixConn, *bufio.Reader, *Response, error) {
-	conn, err := c.dial()
-	if err != nil {
-		return nil, nil, nil, err
+	for attempt := 0; ; attempt++ {
+		conn, err := c.dial()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if err := writeLine(conn, req); err != nil {
+			conn.Close()
+			return nil, nil, nil, fmt.Errorf("hull monitor: %w", err)
+		}
+		br := bufio.NewReader(conn)
+		var res Response
+		if err := readLine(br, &res); err != nil {
+			conn.Close()
+			return nil, nil, nil, fmt.Errorf("hull monitor: %w", err)
+		}
+		if res.Error == errExiting && attempt < 100 {
+			conn.Close()
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		return conn, br, &res, nil
 	}
-	if err := writeLine(conn, req); err != nil {
-		conn.Close()
-		return nil, nil, nil, fmt.Errorf("hull monitor: %w", err)
-	}
-	br := bufio.NewReader(conn)
-	var res Response
-	if err := readLine(br, &res); err != nil {
-		conn.Close()
-		return nil, nil, nil, fmt.Errorf("hull monitor: %w", err)
-	}
-	return conn, br, &res, nil
 }
 
 // ResponseError is an error the monitor answered with.

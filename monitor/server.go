@@ -74,7 +74,19 @@ type Server struct {
 	activity time.Time
 	// trim asks trimLoop to trim memory after a burst of work.
 	trim chan struct{}
+	// closing is set (under mu, only while idle) when the monitor has
+	// decided to exit: connections accepted after that are told to go
+	// to the next monitor (errExiting).
+	closing bool
+	// runLock is the store's monitor lock; idleDone is closed once an
+	// idle exit has released it and the spawn lock, in that order.
+	runLock  *flock.Lock
+	idleDone chan struct{}
 }
+
+// errExiting is the answer of a monitor that is exiting; the client
+// connects again, to a new monitor.
+const errExiting = "hull monitor: exiting"
 
 // Serve runs a monitor for cfg until it has been idle for cfg.Idle. If
 // another monitor already serves the store it returns nil at once.
@@ -123,6 +135,8 @@ func Serve(ctx context.Context, cfg Config, ready *os.File) error {
 		sups:     map[string]*supervisor{},
 		activity: time.Now(),
 		trim:     make(chan struct{}, 1),
+		runLock:  lock,
+		idleDone: make(chan struct{}),
 	}
 	if ready != nil {
 		fmt.Fprintln(ready, "ready")
@@ -132,7 +146,10 @@ func Serve(ctx context.Context, cfg Config, ready *os.File) error {
 	// the heap tight and hand back what start-up left behind.
 	debug.SetGCPercent(25)
 	trimMemory()
-	go s.idleLoop(sock)
+	go func() {
+		s.idleLoop(sock)
+		close(s.idleDone)
+	}()
 	go s.trimLoop(s.trim)
 	go func() {
 		<-ctx.Done()
@@ -144,6 +161,12 @@ func Serve(ctx context.Context, cfg Config, ready *os.File) error {
 		conn, err := ln.AcceptUnix()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
+				// An idle exit releases the locks in order before
+				// the process may end.
+				select {
+				case <-s.idleDone:
+				case <-ctx.Done():
+				}
 				return nil
 			}
 			s.log.Printf("accept: %v", err)
@@ -170,13 +193,20 @@ func (s *Server) idleLoop(sock string) {
 		if err != nil {
 			continue
 		}
-		if s.idle() {
+		if s.startClosing() {
 			os.Remove(sock)
+			// A client that found the socket just before it went is
+			// still accepted (and answered errExiting), not dropped
+			// from the backlog by the close.
+			time.Sleep(50 * time.Millisecond)
 			s.ln.Close()
-			// Connections accepted before the close are served; the
-			// process exits when Serve returns, after them.
+			// Connections accepted meanwhile are answered errExiting
+			// (their clients connect again, to the next monitor).
 			s.waitConns()
 			s.log.Printf("idle, exiting")
+			// The next monitor, spawned once we let go of the spawn
+			// lock, must find the monitor lock free.
+			s.runLock.Unlock()
 			l.Unlock()
 			return
 		}
@@ -205,6 +235,17 @@ func (s *Server) idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sups) == 0 && s.conns == 0 && time.Since(s.activity) >= s.cfg.Idle
+}
+
+// startClosing sets closing if the monitor is idle, and reports whether
+// it did.
+func (s *Server) startClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sups) == 0 && s.conns == 0 && time.Since(s.activity) >= s.cfg.Idle {
+		s.closing = true
+	}
+	return s.closing
 }
 
 func (s *Server) waitConns() {
@@ -241,6 +282,13 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 		if !errors.Is(err, io.EOF) {
 			s.log.Printf("bad request: %v", err)
 		}
+		return
+	}
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		_ = writeLine(conn, Response{Error: errExiting, ExitCode: 125})
 		return
 	}
 	switch req.Op {
@@ -287,14 +335,26 @@ func (s *Server) supervisor(id string) *supervisor {
 // so no output is missed). Starting a running container is a no-op, as
 // in Docker; with Attach it attaches.
 func (s *Server) opStart(conn *net.UnixConn, br *bufio.Reader, req *Request) {
-	s.mu.Lock()
-	sv := s.sups[req.ID]
-	fresh := sv == nil
-	if fresh {
-		sv = newSupervisor(s, req.ID)
-		s.sups[req.ID] = sv
+	var sv *supervisor
+	var fresh bool
+	for {
+		s.mu.Lock()
+		sv = s.sups[req.ID]
+		if sv != nil && sv.isEnding() {
+			// Its run just ended: start it anew once the supervisor
+			// has restarted it or let go of it.
+			s.mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		fresh = sv == nil
+		if fresh {
+			sv = newSupervisor(s, req.ID)
+			s.sups[req.ID] = sv
+		}
+		s.mu.Unlock()
+		break
 	}
-	s.mu.Unlock()
 	var cl *client
 	if req.Attach != nil {
 		cl = sv.addClient(conn, req.Attach)
@@ -304,8 +364,11 @@ func (s *Server) opStart(conn *net.UnixConn, br *bufio.Reader, req *Request) {
 			s.drop(sv)
 			if cl != nil {
 				sv.removeClient(cl)
-				for range cl.out {
-				}
+			}
+			var orphan *orphanError
+			if errors.As(err, &orphan) && cl == nil {
+				_ = writeLine(conn, Response{Pid: orphan.pid}) // it runs
+				return
 			}
 			_ = writeLine(conn, Response{Error: err.Error(), ExitCode: code})
 			return

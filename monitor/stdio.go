@@ -64,14 +64,23 @@ func (s *stdio) closeParent() {
 	closeAll(s.parentIn, s.parentOut, s.parentErr, s.consoleLocal, s.master)
 }
 
-// client is one attached connection.
+// client is one attached connection. Output reaches it in order, and a
+// client that reads slowly slows the container's output down (as a
+// docker attach does) instead of losing it: `hull run ... | consumer`
+// gets everything.
 type client struct {
 	sv   *supervisor
 	conn *net.UnixConn
 	fw   *frameWriter
 	opts AttachOptions
 	out  chan outFrame
-	once sync.Once
+	// exitCh holds the exit frame, sent after every output frame.
+	exitCh   chan []byte
+	exitOnce sync.Once
+	// gone is closed when the client is finished with: it went away, a
+	// write to it failed, or it was removed.
+	gone     chan struct{}
+	goneOnce sync.Once
 }
 
 type outFrame struct {
@@ -79,15 +88,22 @@ type outFrame struct {
 	data []byte
 }
 
-// clientQueue is how many output frames may wait for a slow client
-// before it is disconnected (the container never waits for a client).
-const clientQueue = 256
+// clientQueue is how many output frames may wait for a client before
+// the container's output waits for it.
+const clientQueue = 64
 
 func (sv *supervisor) addClient(conn *net.UnixConn, o *AttachOptions) *client {
-	cl := &client{sv: sv, conn: conn, fw: &frameWriter{w: conn}, opts: *o, out: make(chan outFrame, clientQueue)}
+	cl := &client{sv: sv, conn: conn, fw: &frameWriter{w: conn}, opts: *o,
+		out: make(chan outFrame, clientQueue), exitCh: make(chan []byte, 1), gone: make(chan struct{})}
 	sv.mu.Lock()
-	sv.clients[cl] = struct{}{}
+	ended, last := sv.ended, sv.lastExit
+	if !ended {
+		sv.clients[cl] = struct{}{}
+	}
 	sv.mu.Unlock()
+	if ended {
+		cl.exit(last) // too late: the last run is over
+	}
 	return cl
 }
 
@@ -95,51 +111,78 @@ func (sv *supervisor) removeClient(cl *client) {
 	sv.mu.Lock()
 	delete(sv.clients, cl)
 	sv.mu.Unlock()
-	cl.close()
+	cl.finish()
 }
 
-func (cl *client) close() { cl.once.Do(func() { close(cl.out) }) }
+// finish marks the client finished with; output for it is dropped.
+func (cl *client) finish() { cl.goneOnce.Do(func() { close(cl.gone) }) }
 
-// broadcast sends output to every client that asked for that stream.
+// broadcast sends output to every client that asked for that stream,
+// waiting for those whose queue is full.
 func (sv *supervisor) broadcast(typ byte, p []byte) {
 	sv.mu.Lock()
-	defer sv.mu.Unlock()
+	var to []*client
 	for cl := range sv.clients {
 		if (typ == FrameStdout && !cl.opts.Stdout) || (typ == FrameStderr && !cl.opts.Stderr) {
 			continue
 		}
+		to = append(to, cl)
+	}
+	sv.mu.Unlock()
+	if len(to) == 0 {
+		return
+	}
+	data := append([]byte(nil), p...)
+	for _, cl := range to {
 		select {
-		case cl.out <- outFrame{typ, append([]byte(nil), p...)}:
-		default:
-			delete(sv.clients, cl)
-			cl.close()
-			cl.conn.Close()
+		case cl.out <- outFrame{typ, data}:
+		case <-cl.gone:
 		}
 	}
 }
 
-// exit sends the exit frame and ends the client's stream.
+// exit sends the exit frame (after the output queued before) and ends
+// the client's stream.
 func (cl *client) exit(res Response) {
 	b, _ := jsonBytes(res)
-	cl.once.Do(func() {
-		select {
-		case cl.out <- outFrame{FrameExit, b}:
-		default:
-		}
-		close(cl.out)
-	})
+	cl.exitOnce.Do(func() { cl.exitCh <- b })
 }
 
 func (cl *client) writeLoop() {
-	for f := range cl.out {
-		if err := cl.fw.write(f.typ, f.data); err != nil {
+	write := func(typ byte, data []byte) bool {
+		if err := cl.fw.write(typ, data); err != nil {
+			cl.finish()
 			cl.conn.Close()
-			for range cl.out {
-			}
-			return
+			return false
 		}
-		if f.typ == FrameExit {
-			_ = cl.conn.CloseWrite()
+		return true
+	}
+	for {
+		select {
+		case f := <-cl.out:
+			if !write(f.typ, f.data) {
+				return
+			}
+		case b := <-cl.exitCh:
+			// The output ended before the exit was sent: what is
+			// queued goes first.
+			for more := true; more; {
+				select {
+				case f := <-cl.out:
+					if !write(f.typ, f.data) {
+						return
+					}
+				default:
+					more = false
+				}
+			}
+			if write(FrameExit, b) {
+				_ = cl.conn.CloseWrite()
+			}
+			cl.finish()
+			return
+		case <-cl.gone:
+			return
 		}
 	}
 }
@@ -170,11 +213,5 @@ func (cl *client) serve(r interface{ Read([]byte) (int, error) }) {
 			}
 		}
 	}
-	cl.sv.mu.Lock()
-	_, still := cl.sv.clients[cl]
-	delete(cl.sv.clients, cl)
-	cl.sv.mu.Unlock()
-	if still {
-		cl.close()
-	}
+	cl.sv.removeClient(cl)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,13 +40,22 @@ type supervisor struct {
 	stdin, master *os.File
 	stdinOnce     bool
 	log           *logs.Writer
-	outputs       sync.WaitGroup
-	manual        bool
-	stopCh        chan struct{}
-	stopOnce      sync.Once
-	monLock       *flock.Lock
-	health        *healthChecker
-	lastExit      Response
+	// outputs counts the current run's output pumps (a WaitGroup per
+	// run: a previous run's may still be waited for); pumped counts the
+	// chunks they moved, to tell a slow client from a stuck one.
+	outputs  *sync.WaitGroup
+	pumped   atomic.Int64
+	manual   bool
+	stopCh   chan struct{}
+	stopOnce sync.Once
+	monLock  *flock.Lock
+	health   *healthChecker
+	lastExit Response
+	// ending is set from the end of a run until the supervisor either
+	// restarts the container or is dropped; ended once it told its
+	// waiters and clients the final exit (later ones get lastExit at
+	// once instead of waiting forever).
+	ending, ended bool
 }
 
 func newSupervisor(s *Server, id string) *supervisor {
@@ -78,6 +88,18 @@ func (sv *supervisor) start() (int, error) {
 	return 0, nil
 }
 
+// orphanError is launch's error for a container that still runs without
+// a monitor (its monitor was killed): it cannot be watched or attached,
+// but it runs, so a plain start is a no-op.
+type orphanError struct {
+	id  string
+	pid int
+}
+
+func (e *orphanError) Error() string {
+	return fmt.Sprintf("container %s is running without a monitor (its monitor was killed): stop it first", container.ShortID(e.id))
+}
+
 // launch prepares and starts one run of the container.
 func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 	store := sv.srv.cfg.Containers
@@ -92,7 +114,7 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 	}
 	if c, err := store.Runtime().Load(sv.id); err == nil {
 		if st, _ := c.Status(); st == runtime.Running || st == runtime.Paused {
-			return 125, fmt.Errorf("container %s is running without a monitor (its monitor was killed): stop it first", rec.ShortID())
+			return 125, &orphanError{id: sv.id, pid: c.InitPid()}
 		}
 		_ = c.Delete(true, nil)
 	}
@@ -159,6 +181,7 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 	} else {
 		sv.stdin = io.parentIn
 	}
+	sv.outputs = new(sync.WaitGroup)
 	sv.mu.Unlock()
 	if io.master != nil {
 		sv.pump(io.master, FrameStdout, lw.Stream("stdout"))
@@ -169,7 +192,7 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 	if err := c.Start(nil); err != nil {
 		_ = c.Delete(true, nil)
 		sv.closeStdin()
-		sv.outputs.Wait()
+		sv.waitOutputs()
 		lw.Close()
 		return startExitCode(err), err
 	}
@@ -218,9 +241,10 @@ func startExitCode(err error) int {
 // pump copies one output stream of the container into its log and to
 // the attached clients, until the stream ends.
 func (sv *supervisor) pump(r *os.File, typ byte, logw io.WriteCloser) {
-	sv.outputs.Add(1)
+	wg := sv.outputs
+	wg.Add(1)
 	go func() {
-		defer sv.outputs.Done()
+		defer wg.Done()
 		defer logw.Close()
 		defer r.Close()
 		buf := make([]byte, 8<<10)
@@ -229,6 +253,7 @@ func (sv *supervisor) pump(r *os.File, typ byte, logw io.WriteCloser) {
 			if n > 0 {
 				_, _ = logw.Write(buf[:n])
 				sv.broadcast(typ, buf[:n])
+				sv.pumped.Add(1)
 			}
 			if err != nil {
 				return
@@ -261,6 +286,7 @@ func (sv *supervisor) loop() {
 			r.RestartCount++
 			return nil
 		})
+		sv.setEnding(false)
 		sv.notifyExit(res, false)
 		select {
 		case <-time.After(backoff):
@@ -341,6 +367,7 @@ func (sv *supervisor) finish() Response {
 	if err != nil {
 		code = container.LostExitCode
 	}
+	sv.setEnding(true)
 	sv.health.stop()
 	oom := false
 	if cgPath != "" {
@@ -355,13 +382,7 @@ func (sv *supervisor) finish() Response {
 			sv.srv.log.Printf("delete %s: %v", container.ShortID(sv.id), err)
 		}
 	}
-	done := make(chan struct{})
-	go func() { sv.outputs.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		sv.srv.log.Printf("%s: output still open 5s after exit", container.ShortID(sv.id))
-	}
+	sv.waitOutputs()
 	sv.closeStdin()
 	sv.mu.Lock()
 	if sv.log != nil {
@@ -391,6 +412,56 @@ func (sv *supervisor) finish() Response {
 	return Response{ExitCode: code}
 }
 
+// waitOutputs waits for the run's output pumps to end: they deliver the
+// rest of the output to the log and to the attached clients, which may
+// read slowly (the pumps wait for them). A client that takes nothing for
+// 5s is dropped, so the rest reaches the log.
+func (sv *supervisor) waitOutputs() {
+	sv.mu.Lock()
+	wg := sv.outputs
+	sv.mu.Unlock()
+	if wg == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	last := sv.pumped.Load()
+	for {
+		select {
+		case <-done:
+			return
+		case <-time.After(5 * time.Second):
+		}
+		if n := sv.pumped.Load(); n != last {
+			last = n // slow clients, still reading
+			continue
+		}
+		if !sv.dropClients() {
+			sv.srv.log.Printf("%s: output still open 5s after exit", container.ShortID(sv.id))
+			return
+		}
+	}
+}
+
+// dropClients disconnects the attached clients the output waits for
+// (their queue is full); false if there were none.
+func (sv *supervisor) dropClients() bool {
+	var stuck []*client
+	sv.mu.Lock()
+	for cl := range sv.clients {
+		if len(cl.out) == cap(cl.out) {
+			stuck = append(stuck, cl)
+			delete(sv.clients, cl)
+		}
+	}
+	sv.mu.Unlock()
+	for _, cl := range stuck {
+		cl.finish()
+		cl.conn.Close()
+	}
+	return len(stuck) > 0
+}
+
 func (sv *supervisor) closeStdin() {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
@@ -406,6 +477,9 @@ func (sv *supervisor) closeStdin() {
 func (sv *supervisor) notifyExit(res Response, final bool) {
 	sv.mu.Lock()
 	sv.lastExit = res
+	if final {
+		sv.ended = true
+	}
 	waiters := sv.waiters
 	sv.waiters = nil
 	clients := sv.clients
@@ -422,9 +496,27 @@ func (sv *supervisor) notifyExit(res Response, final bool) {
 func (sv *supervisor) addWaiter() chan Response {
 	ch := make(chan Response, 1)
 	sv.mu.Lock()
-	sv.waiters = append(sv.waiters, ch)
+	if sv.ended {
+		ch <- sv.lastExit
+	} else {
+		sv.waiters = append(sv.waiters, ch)
+	}
 	sv.mu.Unlock()
 	return ch
+}
+
+func (sv *supervisor) setEnding(v bool) {
+	sv.mu.Lock()
+	sv.ending = v
+	sv.mu.Unlock()
+}
+
+// isEnding reports whether the container's run ended and the supervisor
+// has not restarted it (yet).
+func (sv *supervisor) isEnding() bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.ending
 }
 
 // kill sends sig to the container's init; it counts as a manual stop

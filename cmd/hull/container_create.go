@@ -182,8 +182,12 @@ func (c *cli) createContainer(ctx context.Context, req *createRequest) (*contain
 	// Names of users and groups resolve in the rootfs at start; here
 	// only the rest is checked.
 	check := *opts
-	if !numericUser(check.User) {
-		check.User = ""
+	user := check.User
+	if user == "" {
+		user = cfg.Config.User // the image's USER may be a name too
+	}
+	if !numericUser(user) {
+		check.User = "0"
 	}
 	check.GroupAdd = nil
 	if _, err := spec.Generate(cfg, check); err != nil {

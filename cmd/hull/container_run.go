@@ -313,9 +313,13 @@ type detachReader struct {
 	done     bool
 }
 
+// errDetached is what detachReader returns once the user detached: not
+// io.EOF, which would close the container's input (and end a shell).
+var errDetached = errors.New("detached")
+
 func (d *detachReader) Read(p []byte) (int, error) {
 	if d.done {
-		return 0, io.EOF
+		return 0, errDetached
 	}
 	buf := make([]byte, len(p))
 	n, err := d.r.Read(buf)
@@ -326,7 +330,7 @@ func (d *detachReader) Read(p []byte) (int, error) {
 			if d.matched == len(d.keys) {
 				d.done = true
 				close(d.detached)
-				return len(out), io.EOF
+				return len(out), errDetached
 			}
 			continue
 		}
