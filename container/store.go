@@ -410,6 +410,7 @@ func (s *Store) Rename(ref, newName string) error {
 	}
 	if other, taken := names[newName]; taken {
 		if other == id {
+			//lint:ignore ST1005 Docker's message
 			return fmt.Errorf("Renaming a container with the same name as its current name")
 		}
 		return &NameConflictError{Name: newName, ID: other}

@@ -35,6 +35,7 @@ type createRequest struct {
 // validateRunFlags checks flag combinations before anything is made.
 func validateRunFlags(f *runFlags, detach bool) error {
 	if f.rm && f.restart != "" && f.restart != "no" {
+		//lint:ignore ST1005 Docker's message
 		return errors.New("Conflicting options: --restart and --rm")
 	}
 	switch f.pull {
@@ -63,6 +64,7 @@ func validateRunFlags(f *runFlags, detach bool) error {
 		return fmt.Errorf("logging driver %q is not supported: hull writes json-file logs", f.logDriver)
 	}
 	if detach && len(f.attach) > 0 {
+		//lint:ignore ST1005 Docker's message
 		return errors.New("Conflicting options: -a and -d")
 	}
 	for _, a := range f.attach {
@@ -97,6 +99,7 @@ func (c *cli) findImage(ctx context.Context, name string, f *runFlags) (*image.I
 		img, err := s.Resolve(name)
 		if err == nil || !errors.Is(err, image.ErrNotFound) || f.pull == "never" {
 			if err != nil && f.pull == "never" {
+				//lint:ignore ST1005 Docker's message
 				return nil, fmt.Errorf("No such image: %s", name)
 			}
 			return img, err

@@ -264,9 +264,11 @@ func newAttachCommand(c *cli) *cobra.Command {
 				return err
 			}
 			if rec.State.Status == container.Paused {
+				//lint:ignore ST1005 Docker's message
 				return errors.New("You cannot attach to a paused container, unpause it first")
 			}
 			if rec.State.Status != container.Running {
+				//lint:ignore ST1005 Docker's message
 				return errors.New("You cannot attach to a stopped container, start it first")
 			}
 			mc, err := c.monitorClient()

@@ -204,7 +204,6 @@ func parseTmpfsFlag(v string) (*mountRequest, error) {
 type mountSet struct {
 	spec      []spec.Mount
 	inspect   []mobycontainer.MountPoint
-	hostMount []mount.Mount
 	volumes   []string
 	anonymous []string
 	fill      map[string]string
@@ -227,6 +226,7 @@ func resolveMounts(vs *volume.Store, reqs []*mountRequest, imageVolumes map[stri
 	for _, r := range reqs {
 		t := filepath.Clean(r.target)
 		if seen[t] {
+			//lint:ignore ST1005 Docker's message
 			return nil, fmt.Errorf("Duplicate mount point: %s", t)
 		}
 		seen[t] = true

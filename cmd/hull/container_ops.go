@@ -228,6 +228,7 @@ func newRestartCommand(c *cli) *cobra.Command {
 					return err
 				}
 				if err := mc.Start(rec.ID); err != nil {
+					//lint:ignore ST1005 Docker's message
 					return fmt.Errorf("Cannot restart container %s: %w", ref, err)
 				}
 				return nil

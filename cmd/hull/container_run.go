@@ -293,9 +293,11 @@ func parseDetachKeys(s string) ([]byte, error) {
 			case ch == '_':
 				keys = append(keys, 31)
 			default:
+				//lint:ignore ST1005 Docker's message
 				return nil, fmt.Errorf("Unknown character: '%s'", k)
 			}
 		default:
+			//lint:ignore ST1005 Docker's message
 			return nil, fmt.Errorf("Unknown character: '%s'", k)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"debug/elf"
 	"os"
 	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/hull-project/hull/container"
@@ -137,12 +136,6 @@ func (c *cli) containerLayers() ([]digest.Digest, error) {
 		out = append(out, r.Layers...)
 	}
 	return out, nil
-}
-
-// isNotFound reports whether err is a container store "no such
-// container" error.
-func isNotFound(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "No such container")
 }
 
 // monitorIdle is how long an idle monitor waits (HULL_MONITOR_IDLE, a

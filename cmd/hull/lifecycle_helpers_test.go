@@ -8,7 +8,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -191,17 +190,6 @@ func (e *lcEnv) waitFor(timeout time.Duration, what string, cond func() bool) {
 	}
 }
 
-// waitStatus waits for the container's recorded status.
-func (e *lcEnv) waitStatus(ref string, want container.Status, timeout time.Duration) *container.Record {
-	e.t.Helper()
-	var r *container.Record
-	e.waitFor(timeout, ref+" to be "+string(want), func() bool {
-		r = e.record(ref)
-		return r.State.Status == want
-	})
-	return r
-}
-
 // monitorPids lists the hull monitor processes of this store.
 func (e *lcEnv) monitorPids() []int {
 	return lcMonitorPids(e.root)
@@ -265,17 +253,6 @@ func lcPpid(pid int) int {
 	}
 	n, _ := strconv.Atoi(f[1])
 	return n
-}
-
-// killMonitors kills the store's monitors with SIGKILL and waits until
-// they are gone.
-func (e *lcEnv) killMonitors() {
-	e.t.Helper()
-	pids := e.monitorPids()
-	for _, pid := range pids {
-		_ = unix.Kill(pid, unix.SIGKILL)
-	}
-	e.waitFor(5*time.Second, "the monitor to die", func() bool { return len(e.monitorPids()) == 0 })
 }
 
 // cleanup removes every container, kills the monitor, unmounts what is
@@ -410,11 +387,4 @@ func (e *lcEnv) start(args ...string) func(timeout time.Duration) lcResult {
 		e.t.Logf("$ hull %s  (exit %d)", strings.Join(args, " "), r.code)
 		return r
 	}
-}
-
-// lcCtx is a context bounded by d, cancelled when the test ends.
-func lcCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
