@@ -14,6 +14,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// initPath is where hull bind-mounts itself as a container's init
+// (spec.InitMountPath; not imported, to keep this package's init early).
+const initPath = "/dev/init"
+
+// early catches signals from as soon as this package is initialised when
+// the process is a container's init, so a signal sent right after the
+// container starts is forwarded rather than killing the init.
+var early chan os.Signal
+
+func init() {
+	if os.Getpid() == 1 && len(os.Args) > 0 && os.Args[0] == initPath {
+		early = make(chan os.Signal, 64)
+		signal.Notify(early)
+	}
+}
+
 // Run runs argv as the child and returns the exit status to exit with:
 // the child's, or 128+signal if a signal killed it.
 func Run(argv []string) int {
@@ -21,8 +37,11 @@ func Run(argv []string) int {
 		fmt.Fprintln(os.Stderr, "init: no command given")
 		return 1
 	}
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
+	sigs := early
+	if sigs == nil {
+		sigs = make(chan os.Signal, 64)
+		signal.Notify(sigs)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	if path, err := exec.LookPath(argv[0]); err == nil {
 		cmd.Path = path
