@@ -180,7 +180,7 @@ func (s *Store) Create(rec *Record) error {
 			return fmt.Errorf("create container: %w", err)
 		}
 	}
-	if err := writeRecord(filepath.Join(tmp, recordFile), rec, true); err != nil {
+	if err := writeRecord(filepath.Join(tmp, recordFile), rec, !autoRemove(rec)); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, s.Dir(rec.ID)); err != nil {
@@ -456,3 +456,7 @@ func (s *Store) Delete(id string) error {
 // Read returns the record of the container id as stored, without finding
 // out the truth about a lost monitor (for callers holding its lock).
 func (s *Store) Read(id string) (*Record, error) { return s.read(id) }
+
+// autoRemove reports an --rm container: it is not worth an fsync, a
+// reboot ends it anyway.
+func autoRemove(r *Record) bool { return r.HostConfig != nil && r.HostConfig.AutoRemove }
