@@ -218,7 +218,7 @@ func (s *Server) idleLoop(sock string) {
 // burst of activity.
 func (s *Server) trimLoop(kick <-chan struct{}) {
 	for range kick {
-		time.Sleep(2 * time.Second)
+		time.Sleep(time.Second)
 		// Coalesce the kicks that came meanwhile.
 		for drained := false; !drained; {
 			select {
