@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hull-project/hull/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"sort"
@@ -158,35 +159,7 @@ func (s *Store) write(ix *indexFile) error {
 	if err != nil {
 		return fmt.Errorf("write image index: %w", err)
 	}
-	return writeFileAtomic(s.indexPath(), b)
-}
-
-// writeFileAtomic writes b to path through a synced temp file and a rename.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFile(s.indexPath(), b, 0o600)
 }
 
 // snapshotView reads the index under a shared lock.

@@ -3,6 +3,7 @@ package volume
 import (
 	"errors"
 	"fmt"
+	"github.com/hull-project/hull/internal/atomicfile"
 	"net"
 	"os"
 	"path/filepath"
@@ -175,7 +176,7 @@ func (s *Store) writeCount(name string, n int) error {
 		}
 		return nil
 	}
-	return writeFileAtomic(path, []byte(strconv.Itoa(n)+"\n"))
+	return atomicfile.WriteFile(path, []byte(strconv.Itoa(n)+"\n"), 0o600)
 }
 
 // Mount makes the volume name ready for a container and returns the

@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hull-project/hull/internal/atomicfile"
 	"github.com/hull-project/hull/internal/dockername"
 	"io/fs"
 	"maps"
@@ -400,7 +401,7 @@ func (s *Store) writeMeta(dir string, m *meta) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, metaFile), b)
+	return atomicfile.WriteFile(filepath.Join(dir, metaFile), b, 0o600)
 }
 
 func (s *Store) toVolume(m *meta) *Volume {

@@ -130,31 +130,47 @@ func newStopCommand(c *cli) *cobra.Command {
 		Args:                  requiresMinArgs(1),
 		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mc, err := c.monitorClient()
+			mc, sig, t, err := c.stopOptions(cmd, signal, timeout)
 			if err != nil {
 				return err
-			}
-			var sig syscall.Signal
-			if signal != "" {
-				if sig, err = runtime.ParseSignal(signal); err != nil {
-					return err
-				}
-			}
-			var t *int
-			if cmd.Flags().Changed("time") || cmd.Flags().Changed("timeout") {
-				t = &timeout
 			}
 			return c.forEachContainer(args, func(ref string, rec *container.Record) error {
 				return c.stopContainer(mc, rec, sig, t)
 			})
 		},
 	}
+	registerStopFlags(cmd, &signal, &timeout)
 	fs := cmd.Flags()
-	fs.IntVarP(&timeout, "timeout", "t", 10, "Seconds to wait before killing the container")
 	fs.IntVar(&timeout, "time", 10, "Seconds to wait before killing the container (deprecated)")
 	_ = fs.MarkHidden("time")
-	fs.StringVarP(&signal, "signal", "s", "", "Signal to send to the container")
 	return cmd
+}
+
+// registerStopFlags adds stop's and restart's -s and -t.
+func registerStopFlags(cmd *cobra.Command, signal *string, timeout *int) {
+	fs := cmd.Flags()
+	fs.IntVarP(timeout, "timeout", "t", 10, "Seconds to wait before killing the container")
+	fs.StringVarP(signal, "signal", "s", "", "Signal to send to the container")
+}
+
+// stopOptions parses stop's and restart's -s and -t: no signal means the
+// container's stop signal, no timeout the container's stop timeout.
+func (c *cli) stopOptions(cmd *cobra.Command, signal string, timeout int) (*monitor.Client, syscall.Signal, *int, error) {
+	mc, err := c.monitorClient()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	var sig syscall.Signal
+	if signal != "" {
+		if sig, err = runtime.ParseSignal(signal); err != nil {
+			return nil, 0, nil, err
+		}
+	}
+	var t *int
+	if cmd.Flags().Changed("time") || cmd.Flags().Changed("timeout") {
+		t = &timeout
+	}
+	return mc, sig, t, nil
 }
 
 func newKillCommand(c *cli) *cobra.Command {
@@ -209,19 +225,9 @@ func newRestartCommand(c *cli) *cobra.Command {
 		Args:                  requiresMinArgs(1),
 		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mc, err := c.monitorClient()
+			mc, sig, t, err := c.stopOptions(cmd, signal, timeout)
 			if err != nil {
 				return err
-			}
-			var sig syscall.Signal
-			if signal != "" {
-				if sig, err = runtime.ParseSignal(signal); err != nil {
-					return err
-				}
-			}
-			var t *int
-			if cmd.Flags().Changed("timeout") {
-				t = &timeout
 			}
 			return c.forEachContainer(args, func(ref string, rec *container.Record) error {
 				if err := c.stopContainer(mc, rec, sig, t); err != nil {
@@ -235,9 +241,7 @@ func newRestartCommand(c *cli) *cobra.Command {
 			})
 		},
 	}
-	fs := cmd.Flags()
-	fs.IntVarP(&timeout, "timeout", "t", 10, "Seconds to wait before killing the container")
-	fs.StringVarP(&signal, "signal", "s", "", "Signal to send to the container")
+	registerStopFlags(cmd, &signal, &timeout)
 	return cmd
 }
 

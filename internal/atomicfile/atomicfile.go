@@ -12,7 +12,8 @@ import (
 )
 
 // WriteFile writes b to path atomically with the permission bits perm,
-// durably: the data is fsynced before the rename.
+// durably: the data is fsynced before the rename, the directory after.
+// The temp file is named ".NAME.tmp-*" in path's directory.
 func WriteFile(path string, b []byte, perm fs.FileMode) error { return write(path, b, perm, true) }
 
 // Replace writes b to path atomically without fsync: a process killed at
@@ -44,6 +45,16 @@ func write(path string, b []byte, perm fs.FileMode, durable bool) error {
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if durable {
+		// Make the rename itself durable.
+		if d, err := os.Open(filepath.Dir(path)); err == nil {
+			err = d.Sync()
+			d.Close()
+			if err != nil {
+				return fmt.Errorf("write %s: sync directory: %w", path, err)
+			}
+		}
 	}
 	return nil
 }
