@@ -148,6 +148,11 @@ func newManager(mode, inner string, r *specs.LinuxResources) (Manager, error) {
 	return newV1(inner, r, mode == ModeHybrid)
 }
 
+// Exists reports whether any directory of m's cgroup still exists (Load
+// reports a missing cgroup; a Manager kept from New or Load may outlive
+// its cgroup).
+func Exists(m Manager) bool { return exists(m) }
+
 // exists reports whether any directory of m's cgroup exists.
 func exists(m Manager) bool {
 	for _, p := range allPaths(m) {

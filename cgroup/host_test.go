@@ -45,7 +45,8 @@ func blockDevice(t *testing.T) (major, minor int64, node string) {
 	if err := unix.Stat("/", &st); err != nil {
 		return 0, 0, ""
 	}
-	major, minor = int64(unix.Major(st.Dev)), int64(unix.Minor(st.Dev))
+	dev := uint64(st.Dev) // uint32 on mips
+	major, minor = int64(unix.Major(dev)), int64(unix.Minor(dev))
 	if _, err := os.Stat(fmt.Sprintf("/sys/dev/block/%d:%d/queue", major, minor)); err != nil {
 		return 0, 0, "" // a partition, or not a block device
 	}

@@ -14,13 +14,26 @@ import (
 // forks or moves between listing and signalling, then thawed. A cgroup that
 // was already paused stays paused, unless sig is SIGKILL (frozen v1 tasks
 // only die once thawed).
+//
+// A cgroup with no process (the usual case when a stopped container is
+// deleted) is left alone: nothing in it can fork, and freezing is not
+// free (with the v1 freezer, freezing and thawing take a millisecond or
+// more each when no other cgroup is frozen: the kernel flips its
+// freezer_active static key, patching code on every CPU).
 func signalAll(m Manager, sig syscall.Signal) error {
+	pids, err := m.Pids()
+	if err != nil {
+		return err
+	}
+	if !hasOthers(pids) {
+		return nil
+	}
 	prev, err := m.State()
 	if err != nil {
 		prev = ""
 	}
 	froze := prev == StateRunning && m.Freeze() == nil
-	pids, err := m.Pids()
+	pids, err = m.Pids()
 	if err != nil {
 		if froze {
 			_ = m.Thaw()
@@ -43,4 +56,15 @@ func signalAll(m Manager, sig syscall.Signal) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// hasOthers reports whether pids has a process other than this one.
+func hasOthers(pids []int) bool {
+	self := os.Getpid()
+	for _, pid := range pids {
+		if pid != self {
+			return true
+		}
+	}
+	return false
 }

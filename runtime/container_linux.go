@@ -18,9 +18,18 @@ import (
 // cgroup returns the manager of the container's existing cgroup, or nil
 // if it is gone.
 func (c *Container) cgroup() (cgroup.Manager, error) {
+	if c.cg != nil {
+		if !cgroup.Exists(c.cg) {
+			return nil, nil
+		}
+		return c.cg, nil
+	}
 	m, err := cgroup.Load(c.rec.CgroupPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
+	}
+	if err == nil {
+		c.cg = m
 	}
 	return m, err
 }
@@ -161,12 +170,15 @@ func (c *Container) destroy(st Status, warn func(string)) error {
 		_ = unix.Kill(c.rec.InitPid, unix.SIGKILL)
 	}
 	if m != nil {
-		// Without a pid namespace, processes may outlive init.
-		if err := m.Kill(unix.SIGKILL); err != nil {
-			return err
-		}
-		if err := waitCgroupEmpty(m, 10*time.Second); err != nil {
-			return err
+		// Without a pid namespace, processes may outlive init. Usually
+		// none is left: no need to kill (and freeze) anything then.
+		if pids, err := m.Pids(); err != nil || len(pids) > 0 {
+			if err := m.Kill(unix.SIGKILL); err != nil {
+				return err
+			}
+			if err := waitCgroupEmpty(m, 10*time.Second); err != nil {
+				return err
+			}
 		}
 	}
 	if err := c.waitInitGone(10 * time.Second); err != nil {

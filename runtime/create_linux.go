@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hull-project/hull/cgroup"
+	"github.com/hull-project/hull/runtime/internal/initproc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -177,17 +178,17 @@ func (b *builder) start() error {
 	nPreserved := len(extra)
 	syncFd := 3 + len(extra)
 	extra = append(extra, childSock, fifoFile)
-	env := []string{
-		envInitPipe + "=" + strconv.Itoa(syncFd),
-		envInitFifo + "=" + strconv.Itoa(syncFd+1),
-	}
+	env := append(initEnv(),
+		initproc.EnvPipe+"="+strconv.Itoa(syncFd),
+		initproc.EnvFifo+"="+strconv.Itoa(syncFd+1),
+	)
 	if b.plan.joinMnt != "" {
 		mnt, err := os.Open(b.plan.joinMnt)
 		if err != nil {
 			return fmt.Errorf("open mount namespace: %w", err)
 		}
 		defer mnt.Close()
-		env = append(env, envInitMntns+"="+strconv.Itoa(3+len(extra)))
+		env = append(env, initproc.EnvMntns+"="+strconv.Itoa(3+len(extra)))
 		extra = append(extra, mnt)
 	}
 	console := b.o.Console
@@ -199,7 +200,7 @@ func (b *builder) start() error {
 		defer console.Close()
 	}
 	if console != nil {
-		env = append(env, envInitConsole+"="+strconv.Itoa(3+len(extra)))
+		env = append(env, initproc.EnvConsole+"="+strconv.Itoa(3+len(extra)))
 		extra = append(extra, console)
 	}
 	b.cmd = &exec.Cmd{
@@ -248,26 +249,36 @@ func (b *builder) start() error {
 	if err != nil {
 		return err
 	}
-	cfg := &initConfig{
-		ID: c.id, Spec: s, Bundle: c.rec.Bundle, Rootfs: c.rec.Rootfs,
-		NoPivot: b.o.NoPivot, PreserveFDs: nPreserved, Console: console != nil,
-		NewCgroupNS: b.plan.newCgroup, NewTimeNS: b.plan.newTime, UserNS: userNS,
-		HostMountNS: !b.plan.has(specs.MountNamespace), Cgroup: cgInfo, Pid: pid,
+	cfg, err := initConfig(s, initSetup{
+		id: c.id, bundle: c.rec.Bundle, rootfs: c.rec.Rootfs, pid: pid, noPivot: b.o.NoPivot,
+		preserveFDs: nPreserved, plan: b.plan, cgroup: cgInfo,
+	})
+	if err != nil {
+		return err
 	}
-	conn := newSyncConn(parentSock)
-	if err := conn.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+	conn := initproc.NewConn(parentSock)
+	if err := conn.SendConfig(cfg); err != nil {
 		return b.initFailed(fmt.Errorf("send config to init: %w", err))
 	}
+	// While init sets the container up, get state.json's content ready:
+	// once init is, only the write is left. (init's start time does not
+	// change; a failure to read it matters only if init got ready.)
+	st, statErr := readProcStat(pid)
+	if statErr == nil {
+		c.rec.InitPid, c.rec.InitStartTime = pid, st.startTime
+	}
+	c.rec.HostMounts = cfg.HostMountNS
+	state, encErr := c.encode()
 	if err := b.waitReady(conn); err != nil {
 		return err
 	}
-	st, err := readProcStat(pid)
-	if err != nil {
-		return fmt.Errorf("init process: %w", err)
+	if statErr != nil {
+		return fmt.Errorf("init process: %w", statErr)
 	}
-	c.rec.InitPid, c.rec.InitStartTime = pid, st.startTime
-	c.rec.HostMounts = cfg.HostMountNS
-	if err := c.save(); err != nil {
+	if encErr != nil {
+		return encErr
+	}
+	if err := c.write(state); err != nil {
 		return err
 	}
 	if b.o.PidFile != "" {
@@ -275,20 +286,20 @@ func (b *builder) start() error {
 			return err
 		}
 	}
-	c.cmd = b.cmd
+	c.cmd, c.cg = b.cmd, b.cg
 	return nil
 }
 
 // waitReady serves init's requests until it reports ready.
-func (b *builder) waitReady(conn *syncConn) error {
+func (b *builder) waitReady(conn *initproc.Conn) error {
 	c := b.c
 	for {
-		m, err := conn.recv()
+		typ, _, err := conn.Recv()
 		if err != nil {
 			return b.initFailed(err)
 		}
-		switch m.Type {
-		case msgHooks:
+		switch typ {
+		case initproc.MsgHooks:
 			st := hookState(c.id, Creating, b.cmd.Process.Pid, c.rec.Bundle, b.spec)
 			h := hooksOf(b.spec)
 			//lint:ignore SA1019 Prestart is deprecated but still run
@@ -297,16 +308,16 @@ func (b *builder) waitReady(conn *syncConn) error {
 				err = runHooks("createRuntime", h.CreateRuntime, st)
 			}
 			if err != nil {
-				_ = conn.send(syncMsg{Type: msgError, Error: err.Error()})
+				_ = conn.Send(initproc.MsgError, []byte(err.Error()))
 				return err
 			}
-			if err := conn.send(syncMsg{Type: msgHooksDone}); err != nil {
+			if err := conn.Send(initproc.MsgHooksDone, nil); err != nil {
 				return b.initFailed(err)
 			}
-		case msgReady:
+		case initproc.MsgReady:
 			return nil
 		default:
-			return fmt.Errorf("unexpected message %q from init", m.Type)
+			return fmt.Errorf("unexpected message %q from init", initproc.MsgName(typ))
 		}
 	}
 }
@@ -339,6 +350,17 @@ func (b *builder) abort() {
 		_ = b.cg.Destroy()
 	}
 	_ = os.RemoveAll(b.c.dir)
+}
+
+// initEnv is the environment init starts with, before the control fds.
+// GOMAXPROCS=1 spares the Go runtime the per-P set-up and the extra
+// threads it would start for init, which does its work on one thread
+// anyway (about 0.5 ms per start). The container process and the hooks
+// get their own environment, not this one. (GODEBUG=containermaxprocs=0
+// would not save the cgroup reads at start-up: Go 1.26 reads the cgroup
+// limit in any case.)
+func initEnv() []string {
+	return []string{"GOMAXPROCS=1"}
 }
 
 // preservedFiles returns the fds 3 .. 3+n+LISTEN_FDS-1, checking that they

@@ -18,12 +18,18 @@
 // path are joined with setns(2) on a locked OS thread of the parent just
 // before the fork, so the child starts inside them.
 //
-// The parent hands the init its configuration over a socketpair; init sets
-// up the root filesystem (mounts resolved with openat2 RESOLVE_IN_ROOT so no
-// symlink escapes the rootfs, devices, pivot_root, masked and read-only
-// paths), the console, hostname, sysctls, rlimits, user, capabilities and
-// no_new_privs, asks the parent to run the createRuntime hooks, reports
-// "ready" and then blocks opening exec.fifo for writing. Start opens the FIFO
+// The init's code is package runtime/internal/initproc, which takes the
+// process over from its init function, before Go has initialised most of
+// hull's packages, and imports little for that reason (see its
+// documentation). The parent hands the init its configuration over a
+// socketpair, digested (initConfig: mount options parsed, capabilities as
+// bits, the seccomp profile compiled to BPF) and in a small binary
+// encoding rather than the spec as JSON. Init sets up the root filesystem
+// (mounts resolved with openat2 RESOLVE_IN_ROOT so no symlink escapes the
+// rootfs, devices, pivot_root, masked and read-only paths), the console,
+// hostname, sysctls, rlimits, user, capabilities and no_new_privs, asks
+// the parent to run the createRuntime hooks, reports "ready" and then
+// blocks opening exec.fifo for writing. Start opens the FIFO
 // for reading, which releases init to load the seccomp filter (last, unless
 // no_new_privs is off) and execve the container process. Only fds 0-2 and the
 // preserved fds cross into the container, and init verifies that its working
@@ -37,7 +43,7 @@
 // joins the mount namespace itself (unshare(CLONE_FS), then setns, which a
 // thread with its own fs_struct may do even in a multi-threaded process),
 // gets the process's user, capabilities, rlimits and the container's
-// seccomp profile, and execve's. Containers with their own user or time
+// seccomp filter, and execve's. Containers with their own user or time
 // namespace cannot be exec'd into yet (setns of those needs a
 // single-threaded process).
 //

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/hull-project/hull/runtime/internal/initproc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -126,10 +127,10 @@ func (c *Container) Exec(p *specs.Process, o ExecOptions) (proc *Process, err er
 	nPreserved := len(extra)
 	syncFd := 3 + nPreserved
 	extra = append(extra, childSock, mntns)
-	env := []string{
-		envInitPipe + "=" + strconv.Itoa(syncFd),
-		envInitMntns + "=" + strconv.Itoa(syncFd+1),
-	}
+	env := append(initEnv(),
+		initproc.EnvPipe+"="+strconv.Itoa(syncFd),
+		initproc.EnvMntns+"="+strconv.Itoa(syncFd+1),
+	)
 	console := o.Console
 	if o.ConsoleSocket != "" {
 		if console, err = dialConsole(o.ConsoleSocket); err != nil {
@@ -138,7 +139,7 @@ func (c *Container) Exec(p *specs.Process, o ExecOptions) (proc *Process, err er
 		defer console.Close()
 	}
 	if console != nil {
-		env = append(env, envInitConsole+"="+strconv.Itoa(syncFd+2))
+		env = append(env, initproc.EnvConsole+"="+strconv.Itoa(syncFd+2))
 		extra = append(extra, console)
 	}
 	cmd := &exec.Cmd{
@@ -168,16 +169,15 @@ func (c *Container) Exec(p *specs.Process, o ExecOptions) (proc *Process, err er
 			return nil, err
 		}
 	}
-	cfg := &initConfig{
-		ID: c.id, Spec: c.rec.Config, Bundle: c.rec.Bundle, Rootfs: c.rec.Rootfs,
-		PreserveFDs: nPreserved, Console: console != nil, Pid: c.rec.InitPid,
-		Exec: true, Process: p,
+	cfg, err := execConfig(c.rec.Config, p, nPreserved)
+	if err != nil {
+		return nil, err
 	}
-	conn := newSyncConn(parentSock)
-	if err := conn.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+	conn := initproc.NewConn(parentSock)
+	if err := conn.SendConfig(cfg); err != nil {
 		return nil, fmt.Errorf("send config to exec process: %w", err)
 	}
-	if _, err := conn.expect(msgReady); err != nil {
+	if _, err := conn.Expect(initproc.MsgReady); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			_ = cmd.Wait()
 			return nil, fmt.Errorf("exec process exited unexpectedly (%v)", cmd.ProcessState)
@@ -189,7 +189,7 @@ func (c *Container) Exec(p *specs.Process, o ExecOptions) (proc *Process, err er
 		// multi-threaded process frozen in mid-execve never finishes it
 		// (its other threads cannot die while frozen, the cgroup never
 		// gets past FREEZING).
-		if _, err := conn.recv(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		if _, _, err := conn.Recv(); !errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("exec: waiting for execve: %v", err)
 		}
 		if err := cg.Apply(cmd.Process.Pid); err != nil && !exited(cmd.Process.Pid) {
@@ -229,41 +229,4 @@ func validateExecProcess(p *specs.Process) error {
 		}
 	}
 	return nil
-}
-
-// runExec is the helper's side of Exec: join the container's mount
-// namespace, set the process up and execve it.
-func runExec(conn *syncConn, cfg *initConfig, fds initFds, ready *bool) error {
-	p := cfg.Process
-	if p == nil || len(p.Args) == 0 {
-		return errors.New("exec config has no process")
-	}
-	filter, err := compileSeccomp(cfg.Spec.Linux.Seccomp)
-	if err != nil {
-		return err
-	}
-	if fds.mntns < 0 {
-		return errors.New("no mount namespace fd")
-	}
-	// The mount namespace's root is the container's rootfs.
-	if err := joinMountNS(fds.mntns); err != nil {
-		return err
-	}
-	if p.Terminal {
-		if err := setupConsole(fds.console, p.ConsoleSize, false); err != nil {
-			return err
-		}
-	}
-	setUmask(p)
-	exe, env, err := prepareProcess(p, filter)
-	if err != nil {
-		return err
-	}
-	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
-		return err
-	}
-	// The socket stays open (close-on-exec): the parent sees EOF once the
-	// execve happened.
-	*ready = true
-	return execProcess(p, filter, cfg.PreserveFDs, exe, env)
 }

@@ -93,3 +93,39 @@ func TestFailingHooks(t *testing.T) {
 		t.Fatalf("failing poststart/poststop: exit %d: %s", res.ExitCode, res.Stderr)
 	}
 }
+
+// TestFailingContainerHooks covers the hooks init runs itself
+// (createContainer, startContainer): their output and exit status in the
+// error, their timeout.
+func TestFailingContainerHooks(t *testing.T) {
+	e := newBundle(t, "/bin/true")
+	timeout := 1
+	e.spec.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{
+		{Path: "/bin/true"},
+		{Path: "/bin/sh", Args: []string{"sh", "-c", "echo said; echo broken >&2; exit 3"}, Env: []string{"X=1"}},
+	}}
+	id := e.newID()
+	res := e.create(id)
+	for _, want := range []string{"createContainer hook #1", "/bin/sh: exit status 3", "stdout: said", "stderr: broken"} {
+		if res.ExitCode != 1 || !strings.Contains(res.Stdout, want) {
+			t.Fatalf("failing createContainer hook: exit %d, want %q in: %s", res.ExitCode, want, res.Stdout)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.root, id)); !os.IsNotExist(err) {
+		t.Fatalf("state left behind: %v", err)
+	}
+	e.spec.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "10"}, Timeout: &timeout}}}
+	if res := e.create(e.newID()); res.ExitCode != 1 || !strings.Contains(res.Stdout, "/bin/sleep: timed out after 1s") {
+		t.Fatalf("createContainer hook timeout: exit %d: %s", res.ExitCode, res.Stdout)
+	}
+	e.spec.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/nonexistent"}}}
+	if res := e.create(e.newID()); res.ExitCode != 1 || !strings.Contains(res.Stdout, "no such file or directory") {
+		t.Fatalf("missing createContainer hook: exit %d: %s", res.ExitCode, res.Stdout)
+	}
+	// A startContainer hook fails after create returned: init reports it
+	// and the container never runs.
+	e.spec.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "exit 4"}}}}
+	if res := e.run(); res.ExitCode == 0 || !strings.Contains(res.Stderr, "error running startContainer hook #0: /bin/sh: exit status 4") {
+		t.Fatalf("failing startContainer hook: exit %d: %s", res.ExitCode, res.Stderr)
+	}
+}

@@ -146,52 +146,5 @@ func (p *nsPlan) joinAndStart(cmd *exec.Cmd) error {
 	return cmd.Start()
 }
 
-// joinMountNS moves the calling thread into the mount namespace fd. A
-// multi-threaded process may not setns(CLONE_NEWNS) while its threads share
-// one fs_struct (the Go runtime's do), but a thread that unshared its
-// fs_struct may: the thread then has the namespace's root as its root and
-// cwd, and what it forks and execve's lives there. Init runs all its work
-// on its locked main thread, so that is enough.
-func joinMountNS(fd int) error {
-	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return fmt.Errorf("unshare fs: %w", err)
-	}
-	if err := unix.Setns(fd, unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("join mount namespace: %w", err)
-	}
-	unix.Close(fd)
-	return nil
-}
-
-// unshareTime makes a new time namespace for the processes init execve's
-// or starts, with the spec's clock offsets. It must run on the thread group
-// leader.
-func unshareTime(offsets map[string]specs.LinuxTimeOffset) error {
-	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-		return fmt.Errorf("unshare time namespace: %w", err)
-	}
-	if len(offsets) == 0 {
-		return nil
-	}
-	var b []byte
-	for clock, off := range offsets {
-		switch clock {
-		case "monotonic", "boottime":
-		default:
-			return fmt.Errorf("time offset for unknown clock %q", clock)
-		}
-		b = fmt.Appendf(b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
-	}
-	f, err := os.OpenFile("/proc/self/timens_offsets", os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("set time offsets: %w", err)
-	}
-	defer f.Close()
-	if _, err := f.Write(b); err != nil {
-		return fmt.Errorf("set time offsets: %w", err)
-	}
-	return nil
-}
-
 // errNoUserMappings is returned for a user namespace without id maps.
 var errNoUserMappings = errors.New("a new user namespace needs linux.uidMappings and linux.gidMappings")

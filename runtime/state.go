@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hull-project/hull/cgroup"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -148,6 +149,9 @@ type Container struct {
 	rec record
 	// cmd is init, in the process that created the container (see Wait).
 	cmd *exec.Cmd
+	// cg is the manager of the container's cgroup once made or loaded
+	// (see cgroup): loading one costs a few dozen system calls.
+	cg cgroup.Manager
 }
 
 // ID returns the container's ID.
@@ -207,10 +211,18 @@ func (r *Runtime) List() ([]*Container, error) {
 
 // save writes state.json atomically (temp file, rename).
 func (c *Container) save() error {
-	b, err := json.Marshal(&c.rec)
+	b, err := c.encode()
 	if err != nil {
 		return err
 	}
+	return c.write(b)
+}
+
+// encode returns the content of state.json.
+func (c *Container) encode() ([]byte, error) { return json.Marshal(&c.rec) }
+
+// write writes b, from encode, to state.json atomically.
+func (c *Container) write(b []byte) error {
 	return writeFileAtomic(filepath.Join(c.dir, stateFile), b, 0o600)
 }
 

@@ -116,35 +116,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestLookPath(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "prog")
-	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "data"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"PATH=/nonexistent:" + dir}
-	if p, err := lookPath("prog", env); err != nil || p != exe {
-		t.Errorf("lookPath(prog) = %q, %v", p, err)
-	}
-	if _, err := lookPath("prog", nil); err == nil || !strings.Contains(err.Error(), "executable file not found in $PATH") {
-		t.Errorf("no PATH: %v", err)
-	}
-	if _, err := lookPath(filepath.Join(dir, "nope"), env); err == nil || !strings.Contains(err.Error(), "no such file") {
-		t.Errorf("missing absolute path: %v", err)
-	}
-	if _, err := lookPath(dir, env); err == nil || !strings.Contains(err.Error(), "is a directory") {
-		t.Errorf("directory: %v", err)
-	}
-	if os.Geteuid() != 0 {
-		if _, err := lookPath("data", env); err == nil {
-			t.Error("non-executable file found")
-		}
-	}
-}
-
 func TestReadProcStat(t *testing.T) {
 	st, err := readProcStat(os.Getpid())
 	if err != nil || st.state != 'R' && st.state != 'S' || st.startTime == 0 {
@@ -206,46 +177,6 @@ func TestStateRecord(t *testing.T) {
 	}
 	if cs, err := r.List(); err != nil || len(cs) != 1 || cs[0].ID() != "c1" {
 		t.Fatalf("List: %v, %v", cs, err)
-	}
-}
-
-func TestOpenInRootStaysInside(t *testing.T) {
-	root := t.TempDir()
-	outside := t.TempDir()
-	// Symlinks that point out of the root, absolutely and relatively.
-	if err := os.Symlink(outside, filepath.Join(root, "abs")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("../../../../../../..", filepath.Join(root, "rel")); err != nil {
-		t.Fatal(err)
-	}
-	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(rootFd)
-	for _, p := range []string{"/abs/made", "rel/x/made", "/../../made"} {
-		fd, err := mkdirAllInRoot(rootFd, p, 0o755)
-		if err != nil {
-			t.Fatalf("mkdirAllInRoot(%s): %v", p, err)
-		}
-		got, _ := os.Readlink(fdPath(fd))
-		unix.Close(fd)
-		if !strings.HasPrefix(got, root+"/") {
-			t.Errorf("mkdirAllInRoot(%s) made %s, outside %s", p, got, root)
-		}
-	}
-	fd, err := createInRoot(rootFd, "/abs/file")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := os.Readlink(fdPath(fd))
-	unix.Close(fd)
-	if got != filepath.Join(root, outside, "file") {
-		t.Errorf("createInRoot(/abs/file) made %s", got)
-	}
-	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
-		t.Errorf("something was made outside the root: %v", ents)
 	}
 }
 

@@ -1,9 +1,8 @@
-package runtime
+package initproc
 
 import (
+	"syscall"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // setThreadIDs sets the supplementary groups, the gid and the uid of the
@@ -19,13 +18,13 @@ func setThreadIDs(uid, gid uint32, groups []uint32) error {
 	if len(groups) > 0 {
 		p = unsafe.Pointer(&groups[0])
 	}
-	if _, _, e := unix.RawSyscall(sysSetgroups, uintptr(len(groups)), uintptr(p), 0); e != 0 {
+	if _, _, e := syscall.RawSyscall(sysSetgroups, uintptr(len(groups)), uintptr(p), 0); e != 0 {
 		return &opError{"setgroups", e}
 	}
-	if _, _, e := unix.RawSyscall(sysSetgid, uintptr(gid), 0, 0); e != 0 {
+	if _, _, e := syscall.RawSyscall(sysSetgid, uintptr(gid), 0, 0); e != 0 {
 		return &opError{"setgid", e}
 	}
-	if _, _, e := unix.RawSyscall(sysSetuid, uintptr(uid), 0, 0); e != 0 {
+	if _, _, e := syscall.RawSyscall(sysSetuid, uintptr(uid), 0, 0); e != 0 {
 		return &opError{"setuid", e}
 	}
 	return nil
@@ -34,7 +33,7 @@ func setThreadIDs(uid, gid uint32, groups []uint32) error {
 // opError is a failed system call of setThreadIDs.
 type opError struct {
 	op  string
-	err unix.Errno
+	err syscall.Errno
 }
 
 func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
