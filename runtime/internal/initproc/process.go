@@ -169,7 +169,6 @@ func passwdHome(name string, uid uint32) string {
 			i := indexByte(line, ':')
 			if i < 0 || n == len(f)-1 {
 				f[n] = line
-				n++
 				break
 			}
 			f[n], line = line[:i], line[i+1:]
