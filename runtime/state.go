@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hull-project/hull/internal/atomicfile"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -226,32 +227,11 @@ func (c *Container) write(b []byte) error {
 	return writeFileAtomic(filepath.Join(c.dir, stateFile), b, 0o600)
 }
 
-// writeFileAtomic writes b to path through a temp file in the same
-// directory, renamed into place: readers see the old or the new file, never
-// a partial one. There is no fsync: the state is runtime state (on /run, a
-// tmpfs, by default) that does not outlive a reboot, and an fsync costs
-// ~20 ms on a disk.
+// writeFileAtomic replaces path atomically without fsync: the state is
+// runtime state (on /run, a tmpfs, by default) that does not outlive a
+// reboot, and an fsync costs ~20 ms on a disk.
 func writeFileAtomic(path string, b []byte, perm fs.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Replace(path, b, perm)
 }
 
 // procStat is what status needs from /proc/<pid>/stat.
