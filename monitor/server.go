@@ -145,6 +145,9 @@ func Serve(ctx context.Context, cfg Config, ready *os.File) error {
 	// The monitor lives long and allocates little per container: keep
 	// the heap tight and hand back what start-up left behind.
 	debug.SetGCPercent(25)
+	// One P: the monitor only shuffles bytes and waits, and every P
+	// keeps its own cache of heap spans (~1 MB resident each).
+	goruntime.GOMAXPROCS(1)
 	trimMemory()
 	go func() {
 		s.idleLoop(sock)
