@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -237,11 +239,19 @@ func (m *v1Manager) setFreezer(s cgroups.FreezerState) error {
 func (m *v1Manager) State() (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, err := m.fs.GetFreezerState()
+	// Read freezer.state once: the library's reader retries for as long
+	// as a cgroup stays FREEZING, which can be forever when a task is
+	// stuck in the kernel.
+	dir := m.paths["freezer"]
+	if dir == "" {
+		return StateRunning, nil // no freezer hierarchy: never paused
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
 	if err != nil {
 		return "", fmt.Errorf("cgroup: freezer state of %s: %w", m.inner, err)
 	}
-	if s == cgroups.Frozen {
+	switch strings.TrimSpace(string(b)) {
+	case "FROZEN", "FREEZING":
 		return StatePaused, nil
 	}
 	return StateRunning, nil
