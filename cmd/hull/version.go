@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"github.com/hull-project/hull/container"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -210,6 +211,22 @@ func newInfoCommand(c *cli) *cobra.Command {
 				info.MemTotal = int64(si.Totalram) * int64(si.Unit)
 			}
 			info.DriverStatus[0][1] = backingFilesystem(c.opts.root)
+			// Containers, if this user can open the container store.
+			if cs, err := c.containerStore(); err == nil {
+				if recs, err := cs.List(); err == nil {
+					info.Containers = len(recs)
+					for _, r := range recs {
+						switch r.State.Status {
+						case container.Running, container.Restarting:
+							info.ContainersRunning++
+						case container.Paused:
+							info.ContainersPaused++
+						default:
+							info.ContainersStopped++
+						}
+					}
+				}
+			}
 			if format != "" {
 				if format == jsonFormatKey {
 					format = jsonFormat
