@@ -151,6 +151,12 @@ func passwdHome(name string, uid uint32) string {
 	if err != nil {
 		return ""
 	}
+	return passwdHomeIn(b, uid)
+}
+
+// passwdHomeIn is passwdHome on the passwd file's content b (the image's,
+// so untrusted: FuzzPasswdHome).
+func passwdHomeIn(b []byte, uid uint32) string {
 	for len(b) > 0 {
 		line := b
 		if i := indexByte(b, '\n'); i >= 0 {
