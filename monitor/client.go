@@ -74,6 +74,7 @@ func (c *Client) spawn() error {
 	cmd := c.Command()
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = "/" // keep no directory of the caller busy
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
 	if err := cmd.Start(); err != nil {
 		w.Close()

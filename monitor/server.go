@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hull-project/hull/cgroup"
 	"io"
 	"log"
 	"net"
@@ -125,6 +126,12 @@ func Serve(ctx context.Context, cfg Config, ready *os.File) error {
 		return fmt.Errorf("monitor: %w", err)
 	}
 	ln.SetUnlinkOnClose(false)
+	// Leave the cgroup of the command that spawned us (a login session,
+	// a CI job, a systemd service): tearing that down must not kill the
+	// monitor of containers that outlive it.
+	if err := ownCgroup(run); err != nil {
+		fmt.Fprintf(logf, "monitor: own cgroup: %v\n", err)
+	}
 	// Containers' inits are our children; orphans they leave behind
 	// outside their pid namespace (none normally) are reaped by us too.
 	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -465,4 +472,14 @@ func (s *Server) opResize(conn *net.UnixConn, req *Request) {
 		sv.resize(req.Height, req.Width)
 	}
 	_ = writeLine(conn, Response{})
+}
+
+// ownCgroup moves the monitor into a cgroup of its own under hull's
+// parent cgroup, named after its run directory.
+func ownCgroup(runDir string) error {
+	m, err := cgroup.New(cgroup.DefaultParent+"/monitor-"+filepath.Base(runDir), nil)
+	if err != nil {
+		return err
+	}
+	return m.Apply(os.Getpid())
 }
