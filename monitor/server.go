@@ -27,6 +27,8 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -129,8 +131,10 @@ func Serve(ctx context.Context, cfg Config, ready *os.File) error {
 	// Leave the cgroup of the command that spawned us (a login session,
 	// a CI job, a systemd service): tearing that down must not kill the
 	// monitor of containers that outlive it.
-	if err := ownCgroup(run); err != nil {
+	if leave, err := ownCgroup(run); err != nil {
 		fmt.Fprintf(logf, "monitor: own cgroup: %v\n", err)
+	} else {
+		defer leave()
 	}
 	// Containers' inits are our children; orphans they leave behind
 	// outside their pid namespace (none normally) are reaped by us too.
@@ -475,11 +479,48 @@ func (s *Server) opResize(conn *net.UnixConn, req *Request) {
 }
 
 // ownCgroup moves the monitor into a cgroup of its own under hull's
-// parent cgroup, named after its run directory.
-func ownCgroup(runDir string) error {
-	m, err := cgroup.New(cgroup.DefaultParent+"/monitor-"+filepath.Base(runDir), nil)
+// parent cgroup, named after its run directory. The returned function
+// moves it back out (to each hierarchy's root: on cgroup v2 only the root
+// may hold a process next to child cgroups) and removes that cgroup, so
+// none is left behind.
+func ownCgroup(runDir string) (func(), error) {
+	inner := cgroup.DefaultParent + "/monitor-" + filepath.Base(runDir)
+	m, err := cgroup.New(inner, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return m.Apply(os.Getpid())
+	if err := m.Apply(os.Getpid()); err != nil {
+		return nil, err
+	}
+	// Remove the empty cgroups of monitors that were killed (rmdir
+	// fails on any cgroup that still holds a process).
+	for _, dir := range cgroupDirs(m, inner) {
+		stale, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "monitor-*"))
+		for _, d := range stale {
+			if d != dir {
+				_ = os.Remove(d)
+			}
+		}
+	}
+	return func() {
+		pid := []byte(strconv.Itoa(os.Getpid()))
+		for _, dir := range cgroupDirs(m, inner) {
+			_ = os.WriteFile(filepath.Join(strings.TrimSuffix(dir, inner), "cgroup.procs"), pid, 0)
+		}
+		_ = m.Destroy()
+	}, nil
+}
+
+// cgroupDirs lists the directories of the cgroup inner in every hierarchy
+// m knows.
+func cgroupDirs(m cgroup.Manager, inner string) []string {
+	var dirs []string
+	seen := map[string]bool{}
+	for _, c := range []string{"", "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc", "name=systemd"} {
+		if dir := m.Path(c); dir != "" && strings.HasSuffix(dir, inner) && !seen[dir] {
+			seen[dir] = true
+			dirs = append(dirs, dir)
+		}
+	}
+	return dirs
 }
