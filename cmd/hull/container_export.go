@@ -2,9 +2,8 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
+	"github.com/hull-project/hull/internal/atomicfile"
+	"io"
 
 	"github.com/spf13/cobra"
 )
@@ -44,29 +43,9 @@ func (c *cli) runExport(ref, output string) error {
 	if output == "" {
 		return cs.Export(is.Snapshots(), rec.ID, c.out)
 	}
-	// Write next to the target and rename into place, so a failed export
-	// leaves no partial archive behind.
-	f, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+"-*")
-	if err != nil {
-		return fmt.Errorf("failed to export container: %w", err)
-	}
-	tmp := f.Name()
-	err = cs.Export(is.Snapshots(), rec.ID, f)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, output)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	// Written next to the target and renamed into place, so a failed
+	// export leaves no partial archive behind.
+	return atomicfile.WriteFunc(output, 0o600, func(w io.Writer) error {
+		return cs.Export(is.Snapshots(), rec.ID, w)
+	})
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hull-project/hull/internal/atomicfile"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -54,31 +54,11 @@ func runSave(ctx context.Context, c *cli, names []string, output string) error {
 		}
 		return friendlyError(archive.Save(ctx, s, names, c.out))
 	}
-	// Write next to the target and rename into place, so a failed save
-	// leaves no partial archive behind.
-	f, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+"-*")
-	if err != nil {
-		return fmt.Errorf("failed to save image: %w", err)
-	}
-	tmp := f.Name()
-	err = archive.Save(ctx, s, names, f)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, output)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return friendlyError(err)
-	}
-	return nil
+	// Written next to the target and renamed into place, so a failed
+	// save leaves no partial archive behind.
+	return friendlyError(atomicfile.WriteFunc(output, 0o600, func(w io.Writer) error {
+		return archive.Save(ctx, s, names, w)
+	}))
 }
 
 func newLoadCommand(c *cli) *cobra.Command {

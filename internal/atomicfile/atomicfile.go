@@ -6,6 +6,7 @@ package atomicfile
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -24,15 +25,31 @@ func WriteFile(path string, b []byte, perm fs.FileMode) error { return write(pat
 func Replace(path string, b []byte, perm fs.FileMode) error { return write(path, b, perm, false) }
 
 func write(path string, b []byte, perm fs.FileMode, durable bool) error {
+	return stream(path, perm, durable, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// WriteFunc writes what fn writes to path atomically and durably, like
+// WriteFile: if fn fails, nothing is left at path (for archives written
+// with -o, where a partial file must never appear).
+func WriteFunc(path string, perm fs.FileMode, fn func(w io.Writer) error) error {
+	return stream(path, perm, true, fn)
+}
+
+func stream(path string, perm fs.FileMode, durable bool, fn func(w io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(perm)
+	if err := fn(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err // fn's own error, as is
 	}
+	err = f.Chmod(perm)
 	if err == nil && durable {
 		err = f.Sync()
 	}
