@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"github.com/hull-project/hull/internal/testutil"
 	"os"
 	"path/filepath"
 	"slices"
@@ -93,7 +94,7 @@ func TestContainersOrphanOperations(t *testing.T) {
 	if ids := e.ids(); len(ids) != 0 {
 		t.Errorf("containers left: %v", ids)
 	}
-	if mps := mountsUnder(e.dir); len(mps) != 0 {
+	if mps := testutil.MountsUnder(e.dir); len(mps) != 0 {
 		t.Errorf("mounts left: %v", mps)
 	}
 }
@@ -146,7 +147,7 @@ func TestContainersKill9CLI(t *testing.T) {
 			t.Errorf("left in the container store: %s", ent.Name())
 		}
 	}
-	if mps := mountsUnder(e.dir); len(mps) != 0 {
+	if mps := testutil.MountsUnder(e.dir); len(mps) != 0 {
 		t.Errorf("mounts left: %v", mps)
 	}
 }
@@ -167,7 +168,7 @@ func TestContainersReboot(t *testing.T) {
 	rec := e.record("rb")
 	e.killMonitors(syscall.SIGTERM)
 	e.killPid(rec.State.Pid)
-	for _, mp := range mountsUnder(e.dir) {
+	for _, mp := range testutil.MountsUnder(e.dir) {
 		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil {
 			t.Fatal(err)
 		}

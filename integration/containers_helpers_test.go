@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -269,33 +268,12 @@ func (e *ctEnv) cleanup() {
 	for len(e.monitorPids()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, mp := range mountsUnder(e.dir) {
+	for _, mp := range testutil.MountsUnder(e.dir) {
 		_ = unix.Unmount(mp, unix.MNT_DETACH)
 	}
 	if err := os.RemoveAll(e.dir); err != nil {
 		e.t.Errorf("cleanup: %v", err)
 	}
-}
-
-// mountsUnder lists the mount points at or under dir, deepest first.
-func mountsUnder(dir string) []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var mps []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := f[4]
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			mps = append(mps, mp)
-		}
-	}
-	sort.Slice(mps, func(i, j int) bool { return len(mps[i]) > len(mps[j]) })
-	return mps
 }
 
 // checkContainerStore checks what a crash must never break: every

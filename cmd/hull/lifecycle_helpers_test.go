@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -270,54 +269,9 @@ func (e *lcEnv) cleanup() {
 	for len(e.monitorPids()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	lcUnmountUnder(e.dir)
+	testutil.UnmountUnder(e.dir)
 	if err := os.RemoveAll(e.dir); err != nil {
 		e.t.Errorf("cleanup: %v", err)
-	}
-}
-
-// lcMountsUnder lists the mount points at or under dir, deepest first.
-func lcMountsUnder(dir string) []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var mps []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := lcUnescapeMount(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			mps = append(mps, mp)
-		}
-	}
-	sort.Slice(mps, func(i, j int) bool { return len(mps[i]) > len(mps[j]) })
-	return mps
-}
-
-func lcUnescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func lcUnmountUnder(dir string) {
-	for _, mp := range lcMountsUnder(dir) {
-		_ = unix.Unmount(mp, unix.MNT_DETACH)
 	}
 }
 

@@ -46,7 +46,7 @@ func (e *lcEnv) assertNoContainers() {
 			e.t.Errorf("left in the container store: %s", ent.Name())
 		}
 	}
-	if mps := lcMountsUnder(e.dir); len(mps) != 0 {
+	if mps := testutil.MountsUnder(e.dir); len(mps) != 0 {
 		e.t.Errorf("mounts left behind: %v", mps)
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -243,7 +241,7 @@ func (c *Containerd) stop() {
 // removeDir unmounts what is left mounted under Dir (snapshots, rootfs
 // mounts of a crashed shim), removes Dir and the CgroupParent directories.
 func (c *Containerd) removeDir() {
-	for _, m := range mountsUnder(c.Dir) {
+	for _, m := range MountsUnder(c.Dir) {
 		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
 			c.t.Logf("unmount %s: %v", m, err)
 		}
@@ -256,46 +254,4 @@ func (c *Containerd) removeDir() {
 	for _, d := range dirs {
 		_ = syscall.Rmdir(d) // fails harmlessly if absent
 	}
-}
-
-// mountsUnder lists the mount points at or below dir, deepest first.
-func mountsUnder(dir string) []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var ms []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		m := unescapeMountinfo(f[4])
-		if m == dir || strings.HasPrefix(m, dir+"/") {
-			ms = append(ms, m)
-		}
-	}
-	// Deepest first; a path mounted twice appears twice and is unmounted
-	// twice.
-	sort.SliceStable(ms, func(i, j int) bool { return len(ms[i]) > len(ms[j]) })
-	return ms
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var sb strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				sb.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		sb.WriteByte(s[i])
-	}
-	return sb.String()
 }
