@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"github.com/hull-project/hull/internal/mountflag"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -31,47 +32,6 @@ func (o *mountOpts) isBind() bool { return o.flags&unix.MS_BIND != 0 }
 
 // dataString is the file system data argument of mount(2).
 func (o *mountOpts) dataString() string { return strings.Join(o.data, ",") }
-
-// mountFlagOpts are the options that set (or, with clear, unset) MS_*
-// flags, as mount(8) spells them.
-var mountFlagOpts = map[string]struct {
-	clear bool
-	flag  uintptr
-}{
-	"defaults":      {false, 0},
-	"ro":            {false, unix.MS_RDONLY},
-	"rw":            {true, unix.MS_RDONLY},
-	"suid":          {true, unix.MS_NOSUID},
-	"nosuid":        {false, unix.MS_NOSUID},
-	"dev":           {true, unix.MS_NODEV},
-	"nodev":         {false, unix.MS_NODEV},
-	"exec":          {true, unix.MS_NOEXEC},
-	"noexec":        {false, unix.MS_NOEXEC},
-	"sync":          {false, unix.MS_SYNCHRONOUS},
-	"async":         {true, unix.MS_SYNCHRONOUS},
-	"dirsync":       {false, unix.MS_DIRSYNC},
-	"remount":       {false, unix.MS_REMOUNT},
-	"mand":          {false, unix.MS_MANDLOCK},
-	"nomand":        {true, unix.MS_MANDLOCK},
-	"atime":         {true, unix.MS_NOATIME},
-	"noatime":       {false, unix.MS_NOATIME},
-	"diratime":      {true, unix.MS_NODIRATIME},
-	"nodiratime":    {false, unix.MS_NODIRATIME},
-	"bind":          {false, unix.MS_BIND},
-	"rbind":         {false, unix.MS_BIND | unix.MS_REC},
-	"relatime":      {false, unix.MS_RELATIME},
-	"norelatime":    {true, unix.MS_RELATIME},
-	"strictatime":   {false, unix.MS_STRICTATIME},
-	"nostrictatime": {true, unix.MS_STRICTATIME},
-	"silent":        {false, unix.MS_SILENT},
-	"loud":          {true, unix.MS_SILENT},
-	"iversion":      {false, unix.MS_I_VERSION},
-	"noiversion":    {true, unix.MS_I_VERSION},
-	"lazytime":      {false, unix.MS_LAZYTIME},
-	"nolazytime":    {true, unix.MS_LAZYTIME},
-	"nosymfollow":   {false, unix.MS_NOSYMFOLLOW},
-	"symfollow":     {true, unix.MS_NOSYMFOLLOW},
-}
 
 // propagationOpts are the propagation options.
 var propagationOpts = map[string]uintptr{
@@ -117,11 +77,11 @@ var recursiveOpts = map[string]struct {
 func parseMountOptions(options []string) (*mountOpts, error) {
 	o := &mountOpts{}
 	for _, opt := range options {
-		if f, ok := mountFlagOpts[opt]; ok {
-			if f.clear {
-				o.flags &^= f.flag
+		if flag, clear, ok := mountflag.Lookup(opt); ok {
+			if clear {
+				o.flags &^= flag
 			} else {
-				o.flags |= f.flag
+				o.flags |= flag
 			}
 			continue
 		}
@@ -160,10 +120,7 @@ func parseMountOptions(options []string) (*mountOpts, error) {
 // mountOptionNames lists every option parseMountOptions understands, for
 // `hull runtime features`.
 func mountOptionNames() []string {
-	var names []string
-	for k := range mountFlagOpts {
-		names = append(names, k)
-	}
+	names := mountflag.Names()
 	for k := range propagationOpts {
 		names = append(names, k)
 	}

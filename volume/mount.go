@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hull-project/hull/internal/atomicfile"
+	"github.com/hull-project/hull/internal/mountflag"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,45 +14,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mountFlags are the mount(8) options that are mount(2) flags, as
-// moby/sys/mount parses them; clear means the option turns the flag off.
-var mountFlags = map[string]struct {
-	clear bool
-	flag  uintptr
-}{
-	"defaults":      {false, 0},
-	"ro":            {false, unix.MS_RDONLY},
-	"rw":            {true, unix.MS_RDONLY},
-	"suid":          {true, unix.MS_NOSUID},
-	"nosuid":        {false, unix.MS_NOSUID},
-	"dev":           {true, unix.MS_NODEV},
-	"nodev":         {false, unix.MS_NODEV},
-	"exec":          {true, unix.MS_NOEXEC},
-	"noexec":        {false, unix.MS_NOEXEC},
-	"sync":          {false, unix.MS_SYNCHRONOUS},
-	"async":         {true, unix.MS_SYNCHRONOUS},
-	"dirsync":       {false, unix.MS_DIRSYNC},
-	"remount":       {false, unix.MS_REMOUNT},
-	"mand":          {false, unix.MS_MANDLOCK},
-	"nomand":        {true, unix.MS_MANDLOCK},
-	"atime":         {true, unix.MS_NOATIME},
-	"noatime":       {false, unix.MS_NOATIME},
-	"diratime":      {true, unix.MS_NODIRATIME},
-	"nodiratime":    {false, unix.MS_NODIRATIME},
-	"bind":          {false, unix.MS_BIND},
-	"rbind":         {false, unix.MS_BIND | unix.MS_REC},
-	"unbindable":    {false, unix.MS_UNBINDABLE},
-	"runbindable":   {false, unix.MS_UNBINDABLE | unix.MS_REC},
-	"private":       {false, unix.MS_PRIVATE},
-	"rprivate":      {false, unix.MS_PRIVATE | unix.MS_REC},
-	"shared":        {false, unix.MS_SHARED},
-	"rshared":       {false, unix.MS_SHARED | unix.MS_REC},
-	"slave":         {false, unix.MS_SLAVE},
-	"rslave":        {false, unix.MS_SLAVE | unix.MS_REC},
-	"relatime":      {false, unix.MS_RELATIME},
-	"norelatime":    {true, unix.MS_RELATIME},
-	"strictatime":   {false, unix.MS_STRICTATIME},
-	"nostrictatime": {true, unix.MS_STRICTATIME},
+// propagationOptions are the propagation options an "o" option may hold,
+// applied by mountFS after the mount.
+var propagationOptions = map[string]uintptr{
+	"unbindable":  unix.MS_UNBINDABLE,
+	"runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
+	"private":     unix.MS_PRIVATE,
+	"rprivate":    unix.MS_PRIVATE | unix.MS_REC,
+	"shared":      unix.MS_SHARED,
+	"rshared":     unix.MS_SHARED | unix.MS_REC,
+	"slave":       unix.MS_SLAVE,
+	"rslave":      unix.MS_SLAVE | unix.MS_REC,
 }
 
 const (
@@ -67,12 +40,16 @@ func ParseMountOptions(o string) (flags uintptr, data string) {
 		if opt == "" {
 			continue
 		}
-		if f, ok := mountFlags[opt]; ok {
-			if f.clear {
-				flags &^= f.flag
+		if flag, clear, ok := mountflag.Lookup(opt); ok {
+			if clear {
+				flags &^= flag
 			} else {
-				flags |= f.flag
+				flags |= flag
 			}
+			continue
+		}
+		if flag, ok := propagationOptions[opt]; ok {
+			flags |= flag
 			continue
 		}
 		rest = append(rest, opt)
