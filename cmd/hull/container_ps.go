@@ -57,7 +57,7 @@ func newPsCommand(c *cli) *cobra.Command {
 }
 
 func (c *cli) ps(o *psOptions) error {
-	if err := o.filter.validate("id", "name", "label", "exited", "status", "ancestor", "before", "since", "volume", "health", "network", "publish", "expose", "is-task"); err != nil {
+	if err := o.filter.validate("id", "name", "label", "exited", "status", "ancestor", "before", "since", "volume", "health", "network", "publish", "expose", "is-task", "restart-policy"); err != nil {
 		return err
 	}
 	cs, err := c.containerStore()
@@ -169,7 +169,12 @@ func (c *cli) filterContainers(cs *container.Store, recs []*container.Record, f 
 				}
 				return h == v
 			}) ||
-			!matchAny(f, "network", func(v string) bool { return r.HostConfig != nil && string(r.HostConfig.NetworkMode) == v }) {
+			!matchAny(f, "network", func(v string) bool { return r.HostConfig != nil && string(r.HostConfig.NetworkMode) == v }) ||
+			// restart-policy is Podman's filter (for restarting containers
+			// after a reboot).
+			!matchAny(f, "restart-policy", func(v string) bool {
+				return r.HostConfig != nil && string(r.HostConfig.RestartPolicy.Name) == v
+			}) {
 			continue
 		}
 		if f.contains("label") && (r.Config == nil || !f.matchKVList("label", r.Config.Labels)) {

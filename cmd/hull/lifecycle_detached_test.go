@@ -195,3 +195,18 @@ func TestLifecycleWaitAndRm(t *testing.T) {
 	e.must("rm", "many")
 	e.assertNoContainers()
 }
+
+// TestLifecyclePsRestartPolicyFilter checks ps --filter restart-policy=,
+// what the README gives for restarting `always` containers after a reboot.
+func TestLifecyclePsRestartPolicyFilter(t *testing.T) {
+	t.Parallel()
+	e := newLC(t)
+	e.must("create", "--name", "ra", "--restart", "always", "busybox", "true")
+	e.must("create", "--name", "rn", "busybox", "true")
+	for policy, want := range map[string]string{"always": "ra", "no": "rn", "on-failure": ""} {
+		got := strings.TrimSpace(e.must("ps", "-a", "--filter", "restart-policy="+policy, "--filter", "status=created", "--format", "{{.Names}}").stdout)
+		if got != want {
+			t.Errorf("restart-policy=%s: got %q, want %q", policy, got, want)
+		}
+	}
+}
