@@ -286,3 +286,24 @@ func TestFrames(t *testing.T) {
 		t.Errorf("truncated frame accepted")
 	}
 }
+
+// TestMonitorExitsWhenRunDirRemoved: a monitor whose run directory was
+// deleted (a store removed under it) can no longer be reached and must
+// still exit when idle, not wait forever for its spawn lock.
+func TestMonitorExitsWhenRunDirRemoved(t *testing.T) {
+	c := testClient(t, 300*time.Millisecond)
+	pid, err := c.ping()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(c.Store.RunDir()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for processAlive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("monitor %d still runs 5 s after its run directory went", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
