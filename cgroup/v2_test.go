@@ -101,7 +101,15 @@ func TestV2Lifecycle(t *testing.T) {
 		t.Fatalf("State() = %q, %v; want paused", s, err)
 	}
 	expectFile(t, m.dir, "cgroup.freeze", "1")
-	if ev := readTrim(t, nested, "cgroup.events"); !strings.Contains(ev, "frozen 1") {
+	// Freezing is asynchronous below the cgroup Freeze waited for: a task
+	// just moved into the nested cgroup may reach its freeze point a
+	// little later on a loaded machine.
+	ev := readTrim(t, nested, "cgroup.events")
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(ev, "frozen 1") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		ev = readTrim(t, nested, "cgroup.events")
+	}
+	if !strings.Contains(ev, "frozen 1") {
 		t.Errorf("nested cgroup.events = %q, want frozen", ev)
 	}
 	t.Logf("frozen (v2) process state: %s", procState(child))
