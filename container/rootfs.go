@@ -1,12 +1,13 @@
 package container
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/hull-project/hull/snapshot"
-	"golang.org/x/sys/unix"
+	"github.com/moby/sys/mountinfo"
 )
 
 // MountRootfs mounts the container's root file system (its image layers
@@ -59,24 +60,15 @@ func UnmountRootfs(target string) error {
 	}
 }
 
-// IsMounted reports whether path is a mount point (a different device
-// from its parent, or the same device but a bind mount, which statx
-// reports through STATX_ATTR_MOUNT_ROOT).
+// IsMounted reports whether path is a mount point (moby/sys/mountinfo,
+// which volume uses too); a missing path is not.
 func IsMounted(path string) (bool, error) {
-	var st unix.Statx_t
-	err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &st)
-	if os.IsNotExist(err) {
+	ok, err := mountinfo.Mounted(path)
+	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("stat %s: %w", path, err)
 	}
-	if st.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 {
-		return st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
-	}
-	var parent unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, filepath.Dir(path), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &parent); err != nil {
-		return false, fmt.Errorf("stat %s: %w", filepath.Dir(path), err)
-	}
-	return st.Dev_major != parent.Dev_major || st.Dev_minor != parent.Dev_minor, nil
+	return ok, nil
 }

@@ -11,7 +11,8 @@ import (
 
 // Request is the first line a client sends on a connection (JSON).
 type Request struct {
-	// Op is "start", "attach", "stop", "kill", "wait", "resize" or "ping".
+	// Op is "start", "attach", "stop", "kill", "signal", "wait", "resize"
+	// or "ping".
 	Op string `json:"op"`
 	ID string `json:"id,omitempty"`
 	// Attach (start, attach) streams the container's IO over the

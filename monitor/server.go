@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -314,18 +313,6 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 	switch req.Op {
 	case "ping":
 		_ = writeLine(conn, Response{Pid: os.Getpid()})
-	case "heapprofile":
-		if f, err := os.Create(filepath.Join(s.cfg.Containers.RunDir(), "heap.pprof")); err == nil {
-			goruntime.GC()
-			_ = pprof.WriteHeapProfile(f)
-			f.Close()
-		}
-		_ = writeLine(conn, Response{})
-	case "memstats":
-		var ms goruntime.MemStats
-		goruntime.ReadMemStats(&ms)
-		_ = writeLine(conn, Response{Error: fmt.Sprintf("heapInuse=%d heapIdle=%d heapReleased=%d stackInuse=%d sys=%d mspan=%d gcsys=%d other=%d goroutines=%d",
-			ms.HeapInuse, ms.HeapIdle, ms.HeapReleased, ms.StackInuse, ms.Sys, ms.MSpanInuse, ms.GCSys, ms.OtherSys, goruntime.NumGoroutine())})
 	case "start":
 		s.opStart(conn, br, &req)
 	case "attach":

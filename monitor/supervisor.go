@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -155,7 +154,7 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 	if err != nil {
 		io.closeParent()
 		lw.Close()
-		return startExitCode(err), err
+		return runtime.StartExitCode(err), err
 	}
 	if io.consoleLocal != nil {
 		m, err := runtime.RecvFd(io.consoleLocal)
@@ -194,7 +193,7 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 		sv.closeStdin()
 		sv.waitOutputs()
 		lw.Close()
-		return startExitCode(err), err
+		return runtime.StartExitCode(err), err
 	}
 	now := time.Now().UTC()
 	pid := c.InitPid()
@@ -222,20 +221,6 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 	}
 	sv.health = startHealth(sv, rec)
 	return 0, nil
-}
-
-// startExitCode is the exit code of `run` when the container could not
-// start: 127 for a missing command, 126 for one that cannot be run, 125
-// for anything else (Docker's codes).
-func startExitCode(err error) int {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
-		return 127
-	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"), strings.Contains(msg, "exec format error"):
-		return 126
-	}
-	return 125
 }
 
 // pump copies one output stream of the container into its log and to

@@ -49,7 +49,7 @@ func generate(img *v1.ConfigFile, opts Options, h *hostInfo) (*specs.Spec, error
 		return nil, err
 	}
 
-	args, err := command(cfg, opts)
+	args, err := Command(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -140,11 +140,11 @@ func generate(img *v1.ConfigFile, opts Options, h *hostInfo) (*specs.Spec, error
 	return s, nil
 }
 
-// command returns the process args by Docker's rules (daemon merge and
+// Command returns the process args by Docker's rules (daemon merge and
 // getEntrypointAndArgs): an explicit Cmd replaces the image's Cmd;
 // --entrypoint replaces the image's Entrypoint and drops its Cmd, and an
 // empty --entrypoint resets both.
-func command(cfg v1.Config, opts Options) ([]string, error) {
+func Command(cfg v1.Config, opts Options) ([]string, error) {
 	entrypoint, cmd := opts.Entrypoint, opts.Cmd
 	if !opts.EntrypointSet && len(entrypoint) == 0 {
 		if len(cmd) == 0 {
@@ -172,7 +172,7 @@ func environment(imageEnv []string, opts Options, home string) []string {
 	if opts.Tty {
 		env = append(env, "TERM=xterm")
 	}
-	env = replaceOrAppendEnv(env, mergeEnv(opts.Env, imageEnv))
+	env = ReplaceOrAppendEnv(env, mergeEnv(opts.Env, imageEnv))
 	for _, e := range env {
 		if k, _, _ := strings.Cut(e, "="); k == "HOME" {
 			return env
@@ -201,10 +201,11 @@ func mergeEnv(user, image []string) []string {
 	return out
 }
 
-// replaceOrAppendEnv overrides the "KEY=value" defaults with overrides: a
+// ReplaceOrAppendEnv overrides the "KEY=value" defaults with overrides: a
 // matching key replaces the default in place, a new key is appended, and a
-// bare "KEY" removes the default.
-func replaceOrAppendEnv(defaults, overrides []string) []string {
+// bare "KEY" removes the default. It reuses defaults' array; pass a copy to
+// keep the original.
+func ReplaceOrAppendEnv(defaults, overrides []string) []string {
 	index := make(map[string]int, len(defaults))
 	for i, e := range defaults {
 		k, _, _ := strings.Cut(e, "=")

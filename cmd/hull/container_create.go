@@ -208,13 +208,14 @@ func (c *cli) createContainer(ctx context.Context, req *createRequest) (*contain
 	rec.Spec = *opts
 	rec.Mounts = ms.inspect
 	rec.Volumes, rec.AnonymousVolumes, rec.FillVolumes = ms.volumes, ms.anonymous, ms.fill
-	rec.Config, rec.HostConfig, err = dockerConfig(f, req, cfg, opts)
+	full, err := spec.Command(cfg.Config, *opts)
 	if err != nil {
 		return nil, err
 	}
-	full := fullCommand(cfg.Config, opts)
-	if len(full) > 0 {
-		rec.Path, rec.Args = full[0], full[1:]
+	rec.Path, rec.Args = full[0], full[1:]
+	rec.Config, rec.HostConfig, err = dockerConfig(f, req, cfg, opts, full)
+	if err != nil {
+		return nil, err
 	}
 	rec.Config.Image = req.image
 	if err := cs.Create(rec); err != nil {
@@ -245,21 +246,6 @@ func writeNewFile(path, s string) error {
 		err = cerr
 	}
 	return err
-}
-
-// fullCommand is the container's argv as spec.Generate builds it.
-func fullCommand(cfg v1.Config, opts *spec.Options) []string {
-	entrypoint, cmd := opts.Entrypoint, opts.Cmd
-	if !opts.EntrypointSet && len(entrypoint) == 0 {
-		if len(cmd) == 0 {
-			cmd = cfg.Cmd
-		}
-		entrypoint = cfg.Entrypoint
-	}
-	if len(entrypoint) == 1 && entrypoint[0] == "" {
-		entrypoint = nil
-	}
-	return append(slices.Clone(entrypoint), cmd...)
 }
 
 // specOptions turns the flags into the options of the runtime spec.
@@ -384,7 +370,8 @@ func (c *cli) containerPid(ref string) (int, error) {
 }
 
 // dockerConfig builds Docker's Config and HostConfig for inspect.
-func dockerConfig(f *runFlags, req *createRequest, img *v1.ConfigFile, o *spec.Options) (*mobycontainer.Config, *mobycontainer.HostConfig, error) {
+// full is the container's argv (spec.Command).
+func dockerConfig(f *runFlags, req *createRequest, img *v1.ConfigFile, o *spec.Options, full []string) (*mobycontainer.Config, *mobycontainer.HostConfig, error) {
 	ic := img.Config
 	cfg := &mobycontainer.Config{
 		Hostname:   o.Hostname,
@@ -392,7 +379,7 @@ func dockerConfig(f *runFlags, req *createRequest, img *v1.ConfigFile, o *spec.O
 		User:       ic.User,
 		Tty:        f.tty,
 		OpenStdin:  f.interactive,
-		Env:        mergedEnv(ic.Env, o),
+		Env:        spec.ReplaceOrAppendEnv(slices.Clone(ic.Env), o.Env),
 		WorkingDir: ic.WorkingDir,
 		Labels:     map[string]string{},
 		StopSignal: ic.StopSignal,
@@ -435,7 +422,6 @@ func dockerConfig(f *runFlags, req *createRequest, img *v1.ConfigFile, o *spec.O
 		}
 	}
 	cfg.StdinOnce = cfg.AttachStdin && f.interactive
-	full := fullCommand(ic, o)
 	if o.EntrypointSet || len(ic.Entrypoint) > 0 {
 		if o.EntrypointSet {
 			cfg.Entrypoint = o.Entrypoint
@@ -551,26 +537,6 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// mergedEnv is the environment inspect shows: the image's variables with
-// the user's on top.
-func mergedEnv(imageEnv []string, o *spec.Options) []string {
-	env := slices.Clone(imageEnv)
-	for _, e := range o.Env {
-		k, _, _ := strings.Cut(e, "=")
-		replaced := false
-		for i, have := range env {
-			if hk, _, _ := strings.Cut(have, "="); hk == k {
-				env[i] = e
-				replaced = true
-			}
-		}
-		if !replaced {
-			env = append(env, e)
-		}
-	}
-	return env
 }
 
 // mergeHealthcheck merges the image's HEALTHCHECK with the --health-* flags.

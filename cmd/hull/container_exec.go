@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -120,7 +119,7 @@ func (c *cli) execInContainer(ref string, args []string, f *dockerExecFlags) err
 	}
 	proc, err := rc.Exec(p, o)
 	if err != nil {
-		return withStatus(execExitCode(err), fmt.Errorf("OCI runtime exec failed: %w", err))
+		return withStatus(runtime.StartExitCode(err), fmt.Errorf("OCI runtime exec failed: %w", err))
 	}
 	if relay != nil {
 		if err := relay.attach(); err != nil {
@@ -145,30 +144,14 @@ func (c *cli) execInContainer(ref string, args []string, f *dockerExecFlags) err
 	return nil
 }
 
-// execExitCode is the status of an exec that could not start.
-func execExitCode(err error) int {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
-		return 127
-	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"):
-		return 126
-	}
-	return exitError
-}
-
 // dockerExecProcess is the container's process with exec's command,
 // terminal, environment, directory and user.
 func dockerExecProcess(s *specs.Spec, rec *container.Record, args []string, f *dockerExecFlags) (*specs.Process, error) {
 	if s == nil || s.Process == nil {
 		return nil, errors.New("the container has no process to start from")
 	}
-	var p specs.Process
-	b, err := json.Marshal(s.Process)
+	p, err := cloneProcess(s.Process)
 	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, err
 	}
 	p.Args = args
@@ -179,10 +162,10 @@ func dockerExecProcess(s *specs.Spec, rec *container.Record, args []string, f *d
 		return nil, err
 	}
 	for _, e := range append(envFile, expandEnv(f.env)...) {
-		p.Env = setEnv(p.Env, e)
+		p.Env = spec.ReplaceOrAppendEnv(p.Env, []string{e})
 	}
 	if f.tty {
-		p.Env = setEnv(p.Env, "TERM=xterm")
+		p.Env = spec.ReplaceOrAppendEnv(p.Env, []string{"TERM=xterm"})
 	}
 	if f.workdir != "" {
 		if !strings.HasPrefix(f.workdir, "/") {
@@ -196,25 +179,13 @@ func dockerExecProcess(s *specs.Spec, rec *container.Record, args []string, f *d
 			return nil, err
 		}
 		p.User = u
-		p.Env = setEnv(p.Env, "HOME="+home)
+		p.Env = spec.ReplaceOrAppendEnv(p.Env, []string{"HOME=" + home})
 	}
 	if f.privileged && p.Capabilities != nil {
 		all := spec.AllCapabilities()
 		p.Capabilities.Bounding, p.Capabilities.Effective, p.Capabilities.Permitted = all, all, all
 	}
-	return &p, nil
-}
-
-// setEnv sets KEY=value in env, replacing an entry of the same key.
-func setEnv(env []string, kv string) []string {
-	k, _, _ := strings.Cut(kv, "=")
-	for i, e := range env {
-		if ek, _, _ := strings.Cut(e, "="); ek == k {
-			env[i] = kv
-			return env
-		}
-	}
-	return append(env, kv)
+	return p, nil
 }
 
 // asFile returns s as an *os.File for a child process: itself if it is

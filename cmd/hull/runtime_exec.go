@@ -148,14 +148,11 @@ func execProcess(s *specs.Spec, args []string, f *execFlags) (*specs.Process, er
 	if s == nil || s.Process == nil {
 		return nil, errors.New("the container has no process to start from")
 	}
-	// A deep copy of the container's process.
-	b, err := json.Marshal(s.Process)
+	cp, err := cloneProcess(s.Process)
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, err
-	}
+	p = *cp
 	p.Args = args
 	p.Terminal = f.tty
 	p.ConsoleSize = nil
@@ -194,4 +191,17 @@ func execProcess(s *specs.Spec, args []string, f *execFlags) (*specs.Process, er
 		c.Permitted = append(c.Permitted, f.caps...)
 	}
 	return &p, nil
+}
+
+// cloneProcess deep-copies a spec process (the base of an exec'd one).
+func cloneProcess(p *specs.Process) (*specs.Process, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	var c specs.Process
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
