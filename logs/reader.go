@@ -334,6 +334,11 @@ func openChain(path string, stop *fileID) ([]*logFile, error) {
 		if err != nil || !again {
 			return files, err
 		}
+		// A rotation slipped in between the open and the lock. Back off
+		// a little longer each time, so a reader that keeps losing the
+		// race to a fast writer on a busy CPU gets its turn (at most
+		// ~0.25 s in all).
+		time.Sleep(time.Duration(try+1) * 50 * time.Microsecond)
 	}
 	return nil, fmt.Errorf("open %s: log keeps rotating", path)
 }
