@@ -375,7 +375,12 @@ func TestOOMKill(t *testing.T) {
 	if st.Memory.OOMKills < 1 || st.Memory.Failcnt < 1 {
 		t.Errorf("OOM kills %d, failcnt %d; want >= 1", st.Memory.OOMKills, st.Memory.Failcnt)
 	}
-	if st.Memory.MaxUsage > 32<<20 {
+	// The kernel lets a task the OOM killer picked charge past the limit
+	// while it dies (memcg's forced charge, at most one charge batch of
+	// 64 pages): the limit held if usage stayed within that of it, far
+	// below the 100 MiB the helper asked for.
+	const forcedCharge = 64 << 12
+	if st.Memory.MaxUsage > 32<<20+forcedCharge {
 		t.Errorf("max usage %d above the limit", st.Memory.MaxUsage)
 	}
 }
