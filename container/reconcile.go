@@ -74,10 +74,14 @@ func (s *Store) reconcile(id string) (*Record, error) {
 		_ = c.Delete(true, nil)
 	}
 	_ = UnmountRootfs(s.Rootfs(id))
+	if s.OnStopped != nil {
+		s.OnStopped(id)
+	}
 	if r.State.Status == Created {
 		return r, nil // it never ran
 	}
 	return s.updateLocked(id, func(r *Record) error {
+		ClearRunNetwork(r)
 		r.State.Status = Exited
 		r.State.Pid = 0
 		r.State.ExitCode = LostExitCode

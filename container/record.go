@@ -11,9 +11,11 @@
 package container
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -90,7 +92,15 @@ type Record struct {
 	// FillVolumes maps container paths to volumes that are filled from
 	// the image on first start.
 	FillVolumes map[string]string `json:"fillVolumes,omitempty"`
-	State       State             `json:"state"`
+	// NetworkSettings are the container's networks by name (Docker's
+	// EndpointSettings: the aliases, --ip and --mac-address asked for,
+	// and while it runs its address, gateway and endpoint) and, while it
+	// runs, its published ports.
+	NetworkSettings *mobycontainer.NetworkSettings `json:"networkSettings,omitempty"`
+	// NetworkNames are the names of NetworkSettings.Networks in the order
+	// the container joins them (the first is its primary network).
+	NetworkNames []string `json:"networkNames,omitempty"`
+	State        State    `json:"state"`
 	// RestartCount counts restarts by the restart policy since the last
 	// manual start.
 	RestartCount int `json:"restartCount"`
@@ -138,4 +148,51 @@ func ValidateName(name string) error {
 		return fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
 	return nil
+}
+
+// ClearRunNetwork forgets what a run had of the network (addresses,
+// endpoints, published ports), keeping the networks and the options
+// asked for, as Docker shows a stopped container.
+func ClearRunNetwork(r *Record) {
+	ns := r.NetworkSettings
+	if ns == nil {
+		return
+	}
+	ns.SandboxID, ns.SandboxKey, ns.Ports = "", "", nil
+	for _, e := range ns.Networks {
+		if e == nil {
+			continue
+		}
+		if a := e.IPAddress; a.Is4() {
+			// A generated MAC (Docker's 02:42 and the address) goes
+			// with the address; one asked for stays.
+			b := a.As4()
+			if bytes.Equal(e.MacAddress, []byte{0x02, 0x42, b[0], b[1], b[2], b[3]}) {
+				e.MacAddress = nil
+			}
+		}
+		e.EndpointID = ""
+		e.Gateway, e.IPAddress = netip.Addr{}, netip.Addr{}
+		e.IPPrefixLen = 0
+		e.DNSNames = nil
+	}
+}
+
+// NetworkKind is how the container gets its network: "host", "none",
+// "container" (another container's namespace) or "bridge" (its own
+// namespace on one or more bridge networks).
+func (r *Record) NetworkKind() string {
+	m := ""
+	if r.HostConfig != nil {
+		m = string(r.HostConfig.NetworkMode)
+	}
+	switch {
+	case m == "host", m == "none":
+		return m
+	case strings.HasPrefix(m, "container:"):
+		return "container"
+	case m == "" && len(r.NetworkNames) == 0:
+		return "none" // a record from before hull had networks
+	}
+	return "bridge"
 }

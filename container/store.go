@@ -63,6 +63,10 @@ type Store struct {
 	root   string
 	runDir string
 	rt     *runtime.Runtime
+	// OnStopped, if set, is called (with the container's lock held) for
+	// a container found to have stopped while no monitor watched it, to
+	// release what its run held outside the store (its network).
+	OnStopped func(id string)
 }
 
 // Open opens (creating if needed) the container store of the hull root

@@ -13,6 +13,7 @@ import (
 	"github.com/hull-project/hull/internal/atomicfile"
 	"github.com/hull-project/hull/spec"
 	"github.com/hull-project/hull/volume"
+	mobycontainer "github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -21,7 +22,7 @@ import (
 // /etc/hostname, /etc/hosts and /etc/resolv.conf written, and its OCI
 // runtime spec generated into the bundle (the container's directory).
 // The caller holds the container's lock.
-func (s *Server) prepare(rec *container.Record) error {
+func (s *Server) prepare(rec *container.Record, nr *netRun) error {
 	cs := s.cfg.Containers
 	if err := cs.MountRootfs(s.cfg.Images.Snapshots(), rec); err != nil {
 		return err
@@ -48,7 +49,27 @@ func (s *Server) prepare(rec *container.Record) error {
 	opts := rec.Spec
 	opts.Rootfs = rootfs
 	opts.InitPath = s.cfg.InitPath
-	etc, err := writeEtcFiles(cs.Dir(rec.ID), rec, opts.Mounts)
+	etcDir := cs.Dir(rec.ID)
+	if rec.NetworkKind() == "container" {
+		// Share the other container's network namespace and, as
+		// Docker does, its hostname, hosts and resolv.conf.
+		target := strings.TrimPrefix(string(rec.HostConfig.NetworkMode), "container:")
+		t, err := cs.Get(target)
+		if err != nil {
+			return fmt.Errorf("network container %s: %w", target, err)
+		}
+		if t.State.Status != container.Running || t.State.Pid == 0 {
+			return fmt.Errorf("%w: container %s is %s", errNoNetworkTarget, t.ShortID(), t.State.Status)
+		}
+		opts.NetNS = fmt.Sprintf("/proc/%d/ns/net", t.State.Pid)
+		etcDir = cs.Dir(t.ID)
+	}
+	var etc []spec.Mount
+	if etcDir == cs.Dir(rec.ID) {
+		etc, err = writeEtcFiles(etcDir, rec, opts.Mounts, nr)
+	} else {
+		etc, err = etcMounts(etcDir, opts.Mounts)
+	}
 	if err != nil {
 		return err
 	}
@@ -83,17 +104,22 @@ func (s *Server) unprepare(rec *container.Record) {
 // writeEtcFiles writes the container's hostname, hosts and resolv.conf
 // files and returns their bind mounts, leaving out any path the user
 // mounted something on.
-func writeEtcFiles(dir string, rec *container.Record, user []spec.Mount) ([]spec.Mount, error) {
-	taken := map[string]bool{}
-	for _, m := range user {
-		taken[filepath.Clean(m.Target)] = true
-	}
+func writeEtcFiles(dir string, rec *container.Record, user []spec.Mount, nr *netRun) ([]spec.Mount, error) {
 	host := rec.Spec.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
 	}
 	var hosts bytes.Buffer
 	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	if nr != nil && len(nr.sb.Endpoints) > 0 {
+		// The container's own name, as Docker writes it: the address
+		// on its first network.
+		names := host
+		if d := rec.Spec.Domainname; d != "" {
+			names = host + "." + d + " " + host
+		}
+		fmt.Fprintf(&hosts, "%s\t%s\n", nr.sb.Endpoints[0].Addr.Addr(), names)
+	}
 	if rec.HostConfig != nil {
 		for _, h := range rec.HostConfig.ExtraHosts {
 			name, addr, ok := strings.Cut(h, ":")
@@ -107,8 +133,23 @@ func writeEtcFiles(dir string, rec *container.Record, user []spec.Mount) ([]spec
 	if err != nil {
 		resolv = nil
 	}
-	if hc := rec.HostConfig; hc != nil && (len(hc.DNS) > 0 || len(hc.DNSSearch) > 0 || len(hc.DNSOptions) > 0) {
+	hc := rec.HostConfig
+	if hc == nil {
+		hc = &mobycontainer.HostConfig{}
+	}
+	switch {
+	case nr != nil && nr.sb.DNS():
+		// The embedded DNS server answers; it forwards to --dns or
+		// the host's servers.
+		opts := append([]string{"ndots:0"}, hc.DNSOptions...)
+		resolv = resolvConf(resolv, []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 11})}, hc.DNSSearch, opts)
+	case len(hc.DNS) > 0 || len(hc.DNSSearch) > 0 || len(hc.DNSOptions) > 0:
 		resolv = resolvConf(resolv, hc.DNS, hc.DNSSearch, hc.DNSOptions)
+	}
+	if nr != nil && !nr.sb.DNS() && len(hc.DNS) == 0 {
+		// Loopback servers of the host are not reachable from the
+		// container's namespace.
+		resolv = withoutLoopbackServers(resolv)
 	}
 	files := []struct {
 		name, target string
@@ -118,18 +159,55 @@ func writeEtcFiles(dir string, rec *container.Record, user []spec.Mount) ([]spec
 		{"hosts", "/etc/hosts", hosts.Bytes()},
 		{"resolv.conf", "/etc/resolv.conf", resolv},
 	}
-	var mounts []spec.Mount
 	for _, f := range files {
-		path := filepath.Join(dir, f.name)
-		if err := atomicfile.Replace(path, f.data, 0o644); err != nil {
+		if err := atomicfile.Replace(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
 			return nil, err
 		}
+	}
+	return etcMounts(dir, user)
+}
+
+// etcMounts are the bind mounts of the hostname, hosts and resolv.conf
+// files in dir, leaving out any path the user mounted something on.
+func etcMounts(dir string, user []spec.Mount) ([]spec.Mount, error) {
+	taken := map[string]bool{}
+	for _, m := range user {
+		taken[filepath.Clean(m.Target)] = true
+	}
+	var mounts []spec.Mount
+	for _, f := range []struct{ name, target string }{
+		{"hostname", "/etc/hostname"}, {"hosts", "/etc/hosts"}, {"resolv.conf", "/etc/resolv.conf"},
+	} {
 		if taken[f.target] {
 			continue
 		}
-		mounts = append(mounts, spec.Mount{Type: "bind", Source: path, Target: f.target, Options: []string{"bind"}})
+		mounts = append(mounts, spec.Mount{Type: "bind", Source: filepath.Join(dir, f.name), Target: f.target, Options: []string{"bind"}})
 	}
 	return mounts, nil
+}
+
+// withoutLoopbackServers drops nameservers on loopback addresses (a
+// host's local cache) from a resolv.conf; if none is left, it adds
+// Google's public servers, as Docker does.
+func withoutLoopbackServers(conf []byte) []byte {
+	var b bytes.Buffer
+	n := 0
+	for _, line := range strings.Split(string(conf), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" {
+			if a, err := netip.ParseAddr(f[1]); err == nil && a.IsLoopback() {
+				continue
+			}
+			n++
+		}
+		if line != "" {
+			b.WriteString(line + "\n")
+		}
+	}
+	if n == 0 {
+		b.WriteString("nameserver 8.8.8.8\nnameserver 8.8.4.4\n")
+	}
+	return b.Bytes()
 }
 
 // RemoveContainer deletes a stopped container and, if volumes is set,

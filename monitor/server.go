@@ -35,6 +35,7 @@ import (
 	"github.com/hull-project/hull/container"
 	"github.com/hull-project/hull/image"
 	"github.com/hull-project/hull/internal/flock"
+	"github.com/hull-project/hull/network"
 	"github.com/hull-project/hull/volume"
 	"golang.org/x/sys/unix"
 )
@@ -56,6 +57,8 @@ type Config struct {
 	Containers *container.Store
 	Images     *image.Store
 	Volumes    *volume.Store
+	// Networks, if set, gives bridge-mode containers their network.
+	Networks *network.Store
 	// Idle is how long to wait with no container and no client before
 	// exiting (DefaultIdle if zero).
 	Idle time.Duration
@@ -151,6 +154,15 @@ func Serve(ctx context.Context, cfg Config, ready *os.File) error {
 	if ready != nil {
 		fmt.Fprintln(ready, "ready")
 		ready.Close()
+	}
+	if cfg.Networks != nil {
+		// A previous monitor may have died with containers whose
+		// network nobody released.
+		go func() {
+			if _, err := cfg.Networks.Sweep(); err != nil {
+				s.log.Printf("network sweep: %v", err)
+			}
+		}()
 	}
 	// The monitor lives long and allocates little per container: keep
 	// the heap tight and hand back what start-up left behind.

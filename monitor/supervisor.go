@@ -49,6 +49,8 @@ type supervisor struct {
 	stopOnce sync.Once
 	monLock  *flock.Lock
 	health   *healthChecker
+	// net is the current run's network (nil without one).
+	net      *netRun
 	lastExit Response
 	// ending is set from the end of a run until the supervisor either
 	// restarts the container or is dropped; ended once it told its
@@ -117,8 +119,10 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 		}
 		_ = c.Delete(true, nil)
 	}
+	var nr *netRun
 	defer func() {
 		if err != nil {
+			sv.srv.releaseNetwork(nr, sv.id)
 			sv.srv.unprepare(rec)
 			_, _ = store.UpdateLocked(sv.id, func(r *container.Record) error {
 				// Docker leaves a container that never ran "created".
@@ -133,7 +137,13 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 			})
 		}
 	}()
-	if err := sv.srv.prepare(rec); err != nil {
+	t0 := time.Now()
+	defer func() { sv.srv.log.Printf("TIMING launch total %v", time.Since(t0)) }()
+	if nr, err = sv.srv.allocateNetwork(rec); err != nil {
+		return 125, err
+	}
+	sv.srv.log.Printf("TIMING alloc %v", time.Since(t0))
+	if err := sv.srv.prepare(rec, nr); err != nil {
 		return 125, err
 	}
 	lw, err := logs.Create(store.LogPath(sv.id), logs.Options{})
@@ -188,6 +198,15 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 		sv.pump(io.parentOut, FrameStdout, lw.Stream("stdout"))
 		sv.pump(io.parentErr, FrameStderr, lw.Stream("stderr"))
 	}
+	sv.srv.log.Printf("TIMING created %v", time.Since(t0))
+	if err := sv.srv.wireNetwork(nr, rec, c.InitPid()); err != nil {
+		_ = c.Delete(true, nil)
+		sv.closeStdin()
+		sv.waitOutputs()
+		lw.Close()
+		return 125, err
+	}
+	sv.srv.log.Printf("TIMING wired %v", time.Since(t0))
 	if err := c.Start(nil); err != nil {
 		_ = c.Delete(true, nil)
 		sv.closeStdin()
@@ -199,8 +218,10 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 	pid := c.InitPid()
 	sv.mu.Lock()
 	sv.pidNum = pid
+	sv.net = nr
 	sv.mu.Unlock()
 	_, err = store.UpdateLocked(sv.id, func(r *container.Record) error {
+		recordNetwork(r, nr)
 		r.State = container.State{
 			Status:    container.Running,
 			Pid:       pid,
@@ -376,10 +397,16 @@ func (sv *supervisor) finish() Response {
 	}
 	sv.live = false
 	sv.pidNum = 0
+	nr := sv.net
+	sv.net = nil
 	sv.mu.Unlock()
+	t1 := time.Now()
+	sv.srv.releaseNetwork(nr, sv.id)
+	sv.srv.log.Printf("TIMING release %v", time.Since(t1))
 	now := time.Now().UTC()
 	var rec *container.Record
 	_, _ = store.Update(sv.id, func(r *container.Record) error {
+		container.ClearRunNetwork(r)
 		r.State.Status = container.Exited
 		r.State.Pid = 0
 		r.State.ExitCode = code

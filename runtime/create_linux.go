@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"github.com/hull-project/hull/internal/procstat"
 	"io"
 	"io/fs"
 	"net"
@@ -263,9 +264,9 @@ func (b *builder) start() error {
 	// While init sets the container up, get state.json's content ready:
 	// once init is, only the write is left. (init's start time does not
 	// change; a failure to read it matters only if init got ready.)
-	st, statErr := readProcStat(pid)
+	st, statErr := procstat.Read(pid)
 	if statErr == nil {
-		c.rec.InitPid, c.rec.InitStartTime = pid, st.startTime
+		c.rec.InitPid, c.rec.InitStartTime = pid, st.StartTime
 	}
 	c.rec.HostMounts = cfg.HostMountNS
 	state, encErr := c.encode()

@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"github.com/hull-project/hull/internal/procstat"
 	"io"
 	"os"
 	"os/exec"
@@ -206,8 +207,8 @@ func (c *Container) Exec(p *specs.Process, o ExecOptions) (proc *Process, err er
 
 // exited reports whether pid is gone or a zombie.
 func exited(pid int) bool {
-	st, err := readProcStat(pid)
-	return err != nil || st.state == 'Z' || st.state == 'X'
+	st, err := procstat.Read(pid)
+	return err != nil || st.Zombie()
 }
 
 // nsPath is the /proc path of one of init's namespaces.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hull-project/hull/internal/atomicfile"
+	"github.com/hull-project/hull/internal/procstat"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -12,7 +13,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -234,49 +234,13 @@ func writeFileAtomic(path string, b []byte, perm fs.FileMode) error {
 	return atomicfile.Replace(path, b, perm)
 }
 
-// procStat is what status needs from /proc/<pid>/stat.
-type procStat struct {
-	state     byte
-	startTime uint64
-}
-
-// readProcStat parses /proc/<pid>/stat.
-func readProcStat(pid int) (procStat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, err
-	}
-	// The command name is in parentheses and may contain anything.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return procStat{}, fmt.Errorf("parse /proc/%d/stat: no command", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); starttime is field 22.
-	if len(f) < 20 || len(f[0]) != 1 {
-		return procStat{}, fmt.Errorf("parse /proc/%d/stat: too short", pid)
-	}
-	st, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return procStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
-	}
-	return procStat{state: f[0][0], startTime: st}, nil
-}
-
 // initAlive reports whether the container's init process still runs (is
 // neither gone, a zombie, nor a different process with a reused pid).
 func (c *Container) initAlive() bool {
 	if c.rec.InitPid <= 0 {
 		return false
 	}
-	st, err := readProcStat(c.rec.InitPid)
-	if err != nil {
-		return false
-	}
-	if st.state == 'Z' || st.state == 'X' || st.state == 'x' {
-		return false
-	}
-	return st.startTime == c.rec.InitStartTime
+	return procstat.Alive(c.rec.InitPid, c.rec.InitStartTime)
 }
 
 // Status derives the container's current status.

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"github.com/hull-project/hull/internal/procstat"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,16 +117,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestReadProcStat(t *testing.T) {
-	st, err := readProcStat(os.Getpid())
-	if err != nil || st.state != 'R' && st.state != 'S' || st.startTime == 0 {
-		t.Fatalf("readProcStat(self) = %+v, %v", st, err)
-	}
-	if _, err := readProcStat(1 << 30); err == nil {
-		t.Fatal("readProcStat of a missing pid succeeded")
-	}
-}
-
 func TestValidateID(t *testing.T) {
 	for _, ok := range []string{"a", "abc-DEF_1.2+3", strings.Repeat("x", 64)} {
 		if err := ValidateID(ok); err != nil {
@@ -148,9 +139,9 @@ func TestStateRecord(t *testing.T) {
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	st, _ := readProcStat(os.Getpid())
+	st, _ := procstat.Read(os.Getpid())
 	c := &Container{rt: r, id: "c1", dir: dir, rec: record{
-		ID: "c1", Bundle: "/b", Rootfs: "/b/rootfs", InitPid: os.Getpid(), InitStartTime: st.startTime,
+		ID: "c1", Bundle: "/b", Rootfs: "/b/rootfs", InitPid: os.Getpid(), InitStartTime: st.StartTime,
 		Created: time.Now().UTC(), CgroupPath: "/hull/unit-test-none", Config: minimalSpec(),
 	}}
 	if err := c.save(); err != nil {

@@ -43,17 +43,8 @@ func validateRunFlags(f *runFlags, detach bool) error {
 	default:
 		return fmt.Errorf("invalid pull option: '%s': must be one of \"always\", \"missing\" or \"never\"", f.pull)
 	}
-	switch f.network {
-	case "", "none", "host":
-	case "default", "bridge":
-		return fmt.Errorf("network %s: hull has no bridge networking yet; use --network none (the default) or --network host", f.network)
-	default:
-		if !strings.HasPrefix(f.network, "container:") {
-			return fmt.Errorf("network %s not found", f.network)
-		}
-	}
-	if (len(f.publish) > 0 || f.publishAll) && f.network != "host" {
-		return errors.New("publishing ports (-p, -P) needs bridge networking, which hull does not have yet; use --network host to serve on the host's ports")
+	if err := validateNetworkFlags(f); err != nil {
+		return err
 	}
 	for _, d := range f.dns {
 		if _, err := netip.ParseAddr(d); err != nil {
@@ -149,6 +140,10 @@ func (c *cli) createContainer(ctx context.Context, req *createRequest) (*contain
 	if err != nil {
 		return nil, err
 	}
+	rn, err := c.resolveNetworks(f)
+	if err != nil {
+		return nil, err
+	}
 	rec := &container.Record{ID: container.NewID(), Name: f.name, Image: req.image, ImageID: img.ID}
 	for _, d := range cfg.RootFS.DiffIDs {
 		rec.Layers = append(rec.Layers, digest.Digest(d.String()))
@@ -214,11 +209,16 @@ func (c *cli) createContainer(ctx context.Context, req *createRequest) (*contain
 	}
 	rec.Path, rec.Args = full[0], full[1:]
 	rec.Config, rec.HostConfig, err = dockerConfig(f, req, cfg, opts, full)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		rec.Config.Image = req.image
 	}
-	rec.Config.Image = req.image
-	if err := cs.Create(rec); err != nil {
+	if err == nil {
+		err = recordNetworks(rec, rn, f)
+	}
+	if err == nil {
+		err = cs.Create(rec)
+	}
+	if err != nil {
 		for _, name := range ms.anonymous {
 			_ = vs.Remove(name, true, nil)
 		}
@@ -325,23 +325,14 @@ func (c *cli) specOptions(id string, f *runFlags, req *createRequest, cfg *v1.Co
 		p := f.pidsLimit
 		o.PidsLimit = &p
 	}
-	switch f.network {
-	case "host":
+	if len(f.networks) > 0 && f.networks[0] == "host" {
 		o.NetNS = "host"
 		if o.Hostname == "" {
 			o.Hostname, _ = os.Hostname()
 		}
-	case "", "none", "default", "bridge":
-		// A private network namespace with only lo until hull has
-		// bridge networking.
-	default:
-		target := strings.TrimPrefix(f.network, "container:")
-		pid, err := c.containerPid(target)
-		if err != nil {
-			return nil, err
-		}
-		o.NetNS = fmt.Sprintf("/proc/%d/ns/net", pid)
 	}
+	// container:NAME joins the other container's namespace, found
+	// again at each start (its pid changes when it restarts).
 	if o.Hostname == "" {
 		o.Hostname = container.ShortID(id)
 	}
@@ -350,23 +341,6 @@ func (c *cli) specOptions(id string, f *runFlags, req *createRequest, cfg *v1.Co
 		o.CgroupsPath = strings.TrimSuffix(f.cgroupParent, "/") + "/" + id
 	}
 	return o, nil
-}
-
-// containerPid is the pid of a running container (for container:NAME
-// namespace modes).
-func (c *cli) containerPid(ref string) (int, error) {
-	cs, err := c.containerStore()
-	if err != nil {
-		return 0, err
-	}
-	r, err := cs.Get(ref)
-	if err != nil {
-		return 0, err
-	}
-	if r.State.Status != container.Running || r.State.Pid == 0 {
-		return 0, fmt.Errorf("cannot join network namespace of a non running container: container %s is %s", ref, r.State.Status)
-	}
-	return r.State.Pid, nil
 }
 
 // dockerConfig builds Docker's Config and HostConfig for inspect.
@@ -444,6 +418,18 @@ func dockerConfig(f *runFlags, req *createRequest, img *v1.ConfigFile, o *spec.O
 			}
 		}
 	}
+	for _, e := range f.expose {
+		ports, _, err := parseExpose(e)
+		if err != nil {
+			return nil, nil, err
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = network.PortSet{}
+		}
+		for _, p := range ports {
+			cfg.ExposedPorts[p] = struct{}{}
+		}
+	}
 	cfg.Healthcheck = mergeHealthcheck(f, ic.Healthcheck)
 
 	restart, max, err := parseRestart(f.restart)
@@ -452,7 +438,6 @@ func dockerConfig(f *runFlags, req *createRequest, img *v1.ConfigFile, o *spec.O
 	}
 	hc := &mobycontainer.HostConfig{
 		Binds:          f.volumes,
-		NetworkMode:    mobycontainer.NetworkMode(orDefault(f.network, "none")),
 		RestartPolicy:  mobycontainer.RestartPolicy{Name: mobycontainer.RestartPolicyMode(restart), MaximumRetryCount: max},
 		AutoRemove:     f.rm,
 		ConsoleSize:    req.consoleSize,

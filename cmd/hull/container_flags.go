@@ -14,30 +14,32 @@ import (
 
 // runFlags are the flags of `run` and `create` (docker's names).
 type runFlags struct {
-	name, workdir, user, entrypoint, hostname, domainname  string
-	env, envFile, labels, labelFile                        []string
-	volumes, mounts, tmpfs                                 []string
-	capAdd, capDrop, securityOpt, devices, deviceRules     []string
-	groupAdd, ulimits, sysctls, addHosts, attach           []string
-	logOpts, dns, dnsSearch, dnsOpt, publish, expose       []string
-	tty, interactive, readOnly, privileged, rm             bool
-	init, noHealthcheck, publishAll, oomKillDisable        bool
-	memory, memorySwap, memoryReservation, shmSize         string
-	memorySwappiness                                       int64
-	cpus                                                   float64
-	cpuShares, cpuQuota, cpuPeriod                         int64
-	cpusetCpus, cpusetMems                                 string
-	pidsLimit                                              int64
-	blkioWeight                                            uint16
-	oomScoreAdj                                            int
-	restart, stopSignal                                    string
-	stopTimeout                                            int
-	network, pid, ipc, uts, userns, cgroupns, cgroupParent string
-	pull, platform, cidfile, logDriver                     string
-	healthCmd                                              string
-	healthInterval, healthTimeout, healthStartPeriod       time.Duration
-	healthStartInterval                                    time.Duration
-	healthRetries                                          int
+	name, workdir, user, entrypoint, hostname, domainname string
+	env, envFile, labels, labelFile                       []string
+	volumes, mounts, tmpfs                                []string
+	capAdd, capDrop, securityOpt, devices, deviceRules    []string
+	groupAdd, ulimits, sysctls, addHosts, attach          []string
+	logOpts, dns, dnsSearch, dnsOpt, publish, expose      []string
+	tty, interactive, readOnly, privileged, rm            bool
+	init, noHealthcheck, publishAll, oomKillDisable       bool
+	memory, memorySwap, memoryReservation, shmSize        string
+	memorySwappiness                                      int64
+	cpus                                                  float64
+	cpuShares, cpuQuota, cpuPeriod                        int64
+	cpusetCpus, cpusetMems                                string
+	pidsLimit                                             int64
+	blkioWeight                                           uint16
+	oomScoreAdj                                           int
+	restart, stopSignal                                   string
+	stopTimeout                                           int
+	pid, ipc, uts, userns, cgroupns, cgroupParent         string
+	ip, ip6, macAddress                                   string
+	networks, networkAliases, links                       []string
+	pull, platform, cidfile, logDriver                    string
+	healthCmd                                             string
+	healthInterval, healthTimeout, healthStartPeriod      time.Duration
+	healthStartInterval                                   time.Duration
+	healthRetries                                         int
 
 	fs *pflag.FlagSet
 }
@@ -106,8 +108,14 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.restart, "restart", "no", "Restart policy to apply when a container exits")
 	fs.StringVar(&f.stopSignal, "stop-signal", "", "Signal to stop the container")
 	fs.IntVar(&f.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
-	fs.StringVar(&f.network, "network", "", "Connect a container to a network (none, host)")
-	fs.StringVar(&f.network, "net", "", "Connect a container to a network")
+	fs.StringArrayVar(&f.networks, "network", nil, "Connect a container to a network (bridge, host, none, container:NAME, or a network's name)")
+	fs.StringArrayVar(&f.networks, "net", nil, "Connect a container to a network")
+	fs.StringArrayVar(&f.networkAliases, "network-alias", nil, "Add network-scoped alias for the container")
+	fs.StringArrayVar(&f.networkAliases, "net-alias", nil, "Add network-scoped alias for the container")
+	fs.StringVar(&f.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	fs.StringVar(&f.ip6, "ip6", "", "IPv6 address (e.g., 2001:db8::33)")
+	fs.StringVar(&f.macAddress, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
+	fs.StringArrayVar(&f.links, "link", nil, "Add link to another container (legacy; use a user-defined network)")
 	_ = fs.MarkHidden("net")
 	fs.StringVar(&f.pid, "pid", "", "PID namespace to use")
 	fs.StringVar(&f.ipc, "ipc", "", "IPC mode to use")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
@@ -103,12 +104,9 @@ func (c *cli) containerInspectData(cs *container.Store, rec *container.Record, s
 				"WorkDir":   filepath.Join(dir, "work"),
 			},
 		},
-		Mounts: rec.Mounts,
-		Config: rec.Config,
-		NetworkSettings: &mobycontainer.NetworkSettings{
-			Ports:    network.PortMap{},
-			Networks: map[string]*network.EndpointSettings{},
-		},
+		Mounts:          rec.Mounts,
+		Config:          rec.Config,
+		NetworkSettings: inspectNetwork(rec),
 	}
 	if out.Args == nil {
 		out.Args = []string{}
@@ -143,4 +141,31 @@ func (c *cli) containerInspectData(cs *container.Store, rec *container.Record, s
 		out.SizeRw, out.SizeRootFs = &rw, &rootSize
 	}
 	return out
+}
+
+// inspectNetwork is the NetworkSettings inspect shows: the record's, with
+// empty maps rather than nulls, as Docker prints them.
+func inspectNetwork(rec *container.Record) *mobycontainer.NetworkSettings {
+	ns := &mobycontainer.NetworkSettings{Ports: network.PortMap{}, Networks: map[string]*network.EndpointSettings{}}
+	if rec.NetworkSettings == nil {
+		return ns
+	}
+	ns.SandboxID = rec.NetworkSettings.SandboxID
+	if ns.SandboxID != "" {
+		ns.SandboxKey = fmt.Sprintf("/proc/%d/ns/net", rec.State.Pid)
+	}
+	for k, v := range rec.NetworkSettings.Ports {
+		ns.Ports[k] = v
+	}
+	for k, v := range rec.NetworkSettings.Networks {
+		e := v.Copy()
+		if e == nil {
+			e = &network.EndpointSettings{}
+		}
+		if e.Aliases == nil {
+			e.Aliases = []string{}
+		}
+		ns.Networks[k] = e
+	}
+	return ns
 }

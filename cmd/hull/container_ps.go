@@ -169,7 +169,9 @@ func (c *cli) filterContainers(cs *container.Store, recs []*container.Record, f 
 				}
 				return h == v
 			}) ||
-			!matchAny(f, "network", func(v string) bool { return r.HostConfig != nil && string(r.HostConfig.NetworkMode) == v }) ||
+			!matchAny(f, "network", func(v string) bool { return onNetwork(r, v) }) ||
+			!matchAny(f, "publish", func(v string) bool { return matchPort(publishedPorts(r), v) }) ||
+			!matchAny(f, "expose", func(v string) bool { return matchPort(exposedPorts(r), v) }) ||
 			// restart-policy is Podman's filter (for restarting containers
 			// after a reboot).
 			!matchAny(f, "restart-policy", func(v string) bool {
@@ -239,8 +241,9 @@ func (r *psRow) CreatedAt() string {
 // RunningFor is how long ago the container was created.
 func (r *psRow) RunningFor() string { return since(r.rec.Created, r.now) }
 
-// Ports are the published ports (none until hull has networking).
-func (r *psRow) Ports() string { return "" }
+// Ports are the published and exposed ports of a running container, as
+// docker ps shows them: "0.0.0.0:8080->80/tcp, 443/tcp".
+func (r *psRow) Ports() string { return portsText(r.rec) }
 
 // State is the bare status ("running").
 func (r *psRow) State() string { return string(r.rec.State.Status) }

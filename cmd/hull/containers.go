@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"debug/elf"
+	"github.com/hull-project/hull/network"
 	"os"
 	"os/exec"
 	"time"
@@ -22,7 +23,34 @@ func (c *cli) containerStore() (*container.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.OnStopped = func(id string) {
+		// A container that died unwatched leaves its addresses and
+		// port rules behind: release them.
+		if ns, err := c.networkStore(); err == nil {
+			_ = ns.Release(id)
+		}
+	}
 	c.containers = s
+	return s, nil
+}
+
+// networkStore opens the host's network store. Networks are host
+// resources (bridges, one nftables table, host ports), so every hull
+// root on the host shares one store: two roots never hand out the same
+// subnet or port.
+func (c *cli) networkStore() (*network.Store, error) {
+	if c.networks != nil {
+		return c.networks, nil
+	}
+	dir := os.Getenv("HULL_NETWORK_DIR")
+	if dir == "" {
+		dir = network.DefaultDir
+	}
+	s, err := network.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	c.networks = s
 	return s, nil
 }
 
@@ -81,8 +109,12 @@ func (c *cli) serveMonitor(ctx context.Context) error {
 	if !staticBinary(exe) {
 		exe = "" // it could not run inside the container
 	}
+	ns, err := c.networkStore()
+	if err != nil {
+		return err
+	}
 	return monitor.Serve(ctx, monitor.Config{
-		Containers: cs, Images: is, Volumes: vs,
+		Containers: cs, Images: is, Volumes: vs, Networks: ns,
 		Idle: monitorIdle(), InitPath: exe,
 	}, ready)
 }
@@ -165,7 +197,7 @@ func newContainerCommand(c *cli) *cobra.Command {
 		newPauseCommand(c, true), newPauseCommand(c, false),
 		newContainerInspectCommand(c), newTopCommand(c), newStatsCommand(c), newUpdateCommand(c), newContainerPruneCommand(c),
 		newDockerExecCommand(c), newAttachCommand(c),
-		newDiffCommand(c), newExportCommand(c), newCommitCommand(c), newCpCommand(c),
+		newDiffCommand(c), newExportCommand(c), newCommitCommand(c), newCpCommand(c), newPortCommand(c),
 	)
 	return cmd
 }

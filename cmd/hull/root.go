@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/hull-project/hull/network"
 	"io"
 	"os"
 	"strings"
@@ -36,6 +37,7 @@ type cli struct {
 
 	store      *image.Store
 	containers *container.Store
+	networks   *network.Store
 }
 
 func newCLI(in io.Reader, out, errw io.Writer) *cli {
@@ -156,6 +158,8 @@ func newRootCommand(c *cli) *cobra.Command {
 		newAttachCommand(c),
 		newContainerCommand(c),
 		newVolumeCommand(c),
+		newNetworkCommand(c),
+		newPortCommand(c),
 		newTopCommand(c), newStatsCommand(c), newUpdateCommand(c),
 		newDiffCommand(c), newExportCommand(c), newCommitCommand(c), newCpCommand(c),
 	)

@@ -104,7 +104,7 @@ func (s *Store) Create(network string, c Config) (Config, error) {
 		}
 	}
 	t := &table{Config: c, InUse: map[netip.Addr]string{}}
-	return c, s.write(network, t)
+	return c, s.write(network, t, true)
 }
 
 // complete validates a plan and fills in its defaults.
@@ -177,7 +177,7 @@ func (s *Store) Allocate(network, owner string, want netip.Addr) (netip.Addr, er
 		t.Last = a
 	}
 	t.InUse[a] = owner
-	if err := s.write(network, t); err != nil {
+	if err := s.write(network, t, false); err != nil {
 		return netip.Addr{}, err
 	}
 	return a, nil
@@ -247,7 +247,7 @@ func (s *Store) update(network string, fn func(*table)) error {
 		return err
 	}
 	fn(t)
-	return s.write(network, t)
+	return s.write(network, t, false)
 }
 
 // InUse lists the addresses in use in network and their owners, sorted.
@@ -326,10 +326,16 @@ func (s *Store) readAll() (map[string]*table, error) {
 	return out, nil
 }
 
-func (s *Store) write(network string, t *table) error {
+// write replaces a network's table; durable (fsynced) for a new network,
+// not for allocations: they only matter while the containers holding
+// them run, which no power loss outlives.
+func (s *Store) write(network string, t *table, durable bool) error {
 	b, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("encode network %s: %w", network, err)
 	}
-	return atomicfile.WriteFile(s.path(network), b, 0o600)
+	if durable {
+		return atomicfile.WriteFile(s.path(network), b, 0o600)
+	}
+	return atomicfile.Replace(s.path(network), b, 0o600)
 }

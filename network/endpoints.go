@@ -1,0 +1,28 @@
+package network
+
+import (
+	"sort"
+)
+
+// Member is a container connected to a network.
+type Member struct {
+	ContainerID string
+	Name        string
+	Endpoint    Endpoint
+}
+
+// Members lists the running containers connected to network n, by name.
+func (s *Store) Members(n *Network) ([]Member, error) {
+	sbs, err := s.sandboxes()
+	if err != nil {
+		return nil, err
+	}
+	var out []Member
+	for _, sb := range sbs {
+		if e := sb.endpoint(n.ID); e != nil {
+			out = append(out, Member{ContainerID: sb.ContainerID, Name: sb.Name, Endpoint: *e})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
