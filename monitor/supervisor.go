@@ -137,12 +137,9 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 			})
 		}
 	}()
-	t0 := time.Now()
-	defer func() { sv.srv.log.Printf("TIMING launch total %v", time.Since(t0)) }()
 	if nr, err = sv.srv.allocateNetwork(rec); err != nil {
 		return 125, err
 	}
-	sv.srv.log.Printf("TIMING alloc %v", time.Since(t0))
 	if err := sv.srv.prepare(rec, nr); err != nil {
 		return 125, err
 	}
@@ -198,7 +195,6 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 		sv.pump(io.parentOut, FrameStdout, lw.Stream("stdout"))
 		sv.pump(io.parentErr, FrameStderr, lw.Stream("stderr"))
 	}
-	sv.srv.log.Printf("TIMING created %v", time.Since(t0))
 	if err := sv.srv.wireNetwork(nr, rec, c.InitPid()); err != nil {
 		_ = c.Delete(true, nil)
 		sv.closeStdin()
@@ -206,7 +202,6 @@ func (sv *supervisor) launch(manualStart bool) (code int, err error) {
 		lw.Close()
 		return 125, err
 	}
-	sv.srv.log.Printf("TIMING wired %v", time.Since(t0))
 	if err := c.Start(nil); err != nil {
 		_ = c.Delete(true, nil)
 		sv.closeStdin()
@@ -400,9 +395,7 @@ func (sv *supervisor) finish() Response {
 	nr := sv.net
 	sv.net = nil
 	sv.mu.Unlock()
-	t1 := time.Now()
 	sv.srv.releaseNetwork(nr, sv.id)
-	sv.srv.log.Printf("TIMING release %v", time.Since(t1))
 	now := time.Now().UTC()
 	var rec *container.Record
 	_, _ = store.Update(sv.id, func(r *container.Record) error {

@@ -22,14 +22,16 @@ func (s *Store) applyFirewall() error {
 // firewallState is the firewall's view of the store.
 func firewallState(nets []*Network, sbs []*Sandbox) firewall.State {
 	var st firewall.State
+	bridges := map[string]bool{}
 	for _, n := range nets {
 		if n.Driver == DriverBridge && n.Bridge != "" {
 			st.Networks = append(st.Networks, firewall.Network{Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal})
+			bridges[n.Bridge] = true
 		}
 	}
 	for _, sb := range sbs {
 		t := sb.PortTarget()
-		if t == nil {
+		if t == nil || !bridges[t.Bridge] {
 			continue
 		}
 		for _, p := range sb.Ports {

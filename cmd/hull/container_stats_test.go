@@ -66,7 +66,7 @@ func TestContainerStats(t *testing.T) {
 	if len(ls) != 2 || !header.MatchString(ls[0]) {
 		t.Fatalf("stats --no-stream (running only):\n%s", r.stdout)
 	}
-	row := regexp.MustCompile(`^` + id[:12] + ` +st-run +\d+\.\d\d% +[\d.]+[KM]?i?B / 64MiB +\d+\.\d\d% +0B / 0B +\S+ / \S+ +1$`)
+	row := regexp.MustCompile(`^` + id[:12] + ` +st-run +\d+\.\d\d% +[\d.]+[KM]?i?B / 64MiB +\d+\.\d\d% +[\d.]+[kMG]?B / [\d.]+[kMG]?B +\S+ / \S+ +1$`)
 	if !row.MatchString(ls[1]) {
 		t.Errorf("row %q", ls[1])
 	}
