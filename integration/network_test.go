@@ -137,6 +137,18 @@ func TestNetworkPublish(t *testing.T) {
 		t.Errorf("-P: %q", out)
 	}
 
+	// A network whose ports default to 127.0.0.1 (Docker's
+	// host_binding_ipv4 option): behind the host's firewall by default.
+	local := e.network("-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1")
+	p3 := freePort(t)
+	e.server("lpub", "--network", local, "-p", p3+":80")
+	if got := fetch("127.0.0.1:" + p3); !strings.Contains(got, "page-of-lpub") {
+		t.Errorf("host_binding_ipv4 network, 127.0.0.1:%s: %q", p3, got)
+	}
+	if got := fetch(host + ":" + p3); got != "" {
+		t.Errorf("host_binding_ipv4=127.0.0.1 published on %s too: %q", host, got)
+	}
+
 	// Taken ports are clear errors, and the container is left created.
 	r = e.hull("run", "-d", "--name", "clash", "-p", p2+":80", "busybox", "sleep", "9")
 	if r.code != 125 || !strings.Contains(r.stderr, "port is already allocated") {

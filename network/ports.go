@@ -174,8 +174,9 @@ func (r *Reservation) Close() {
 	r.fds = nil
 }
 
-// reservePorts binds every requested port. The caller holds the lock.
-func (s *Store) reservePorts(req Request) (*Reservation, error) {
+// reservePorts binds every requested port, on defaultIP when the
+// request names no address. The caller holds the lock.
+func (s *Store) reservePorts(req Request, defaultIP netip.Addr) (*Reservation, error) {
 	sbs, err := s.sandboxes()
 	if err != nil {
 		return nil, err
@@ -210,6 +211,9 @@ func (s *Store) reservePorts(req Request) (*Reservation, error) {
 	}()
 	for _, pr := range req.Ports {
 		p := Port{Proto: pr.Proto, HostIP: pr.HostIP, ContainerPort: pr.ContainerPort}
+		if !p.HostIP.IsValid() {
+			p.HostIP = defaultIP
+		}
 		if pr.HostPortFirst == 0 {
 			// Any free port: the kernel picks one from its ephemeral
 			// range; one held by an orphaned container's rules is

@@ -262,7 +262,8 @@ func (s *Store) Allocate(req Request) (sb *Sandbox, res *Reservation, err error)
 		if sb.PortTarget() == nil {
 			return sb, nil, errors.New("publishing ports needs a network that is not --internal")
 		}
-		if res, err = s.reservePorts(req); err != nil {
+		t, _ := find(nets, sb.PortTarget().NetworkID)
+		if res, err = s.reservePorts(req, t.PublishAddr()); err != nil {
 			return sb, nil, err
 		}
 		sb.Ports = res.Ports

@@ -61,6 +61,22 @@ const DefaultDir = "/var/lib/hull/network"
 // DefaultBridge is the interface of the default network (Docker's docker0).
 const DefaultBridge = "hull0"
 
+// HostBindingOption is Docker's network option for the host address
+// ports are published on when -p names none (0.0.0.0 by default):
+// 127.0.0.1 keeps a network's published ports off the host's other
+// interfaces.
+const HostBindingOption = "com.docker.network.bridge.host_binding_ipv4"
+
+// PublishAddr is the host address ports are published on when -p names
+// none: the network's HostBindingOption, else every address (zero).
+func (n *Network) PublishAddr() netip.Addr {
+	a, _ := netip.ParseAddr(n.Options[HostBindingOption])
+	if a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a
+}
+
 // ErrNotFound is returned for a network that does not exist.
 var ErrNotFound = errors.New("network not found")
 
@@ -149,7 +165,9 @@ type CreateOptions struct {
 
 // Create makes a user-defined bridge network and its bridge.
 func (s *Store) Create(o CreateOptions) (*Network, error) {
-	if !dockername.Valid(o.Name) {
+	// Docker's network names are like container names, one character
+	// allowed.
+	if !dockername.Valid(o.Name) && !dockername.Valid(o.Name+"x") {
 		return nil, fmt.Errorf("invalid network name %q, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", o.Name)
 	}
 	switch o.Name {
@@ -187,8 +205,13 @@ func (s *Store) Create(o CreateOptions) (*Network, error) {
 				return nil, fmt.Errorf("invalid MTU %q: want a number from 68 to 65535", v)
 			}
 			n.MTU = mtu
+		case HostBindingOption:
+			a, err := netip.ParseAddr(v)
+			if err != nil || !a.Is4() {
+				return nil, fmt.Errorf("invalid %s %q: want an IPv4 address", k, v)
+			}
 		case "com.docker.network.bridge.enable_ip_masquerade", "com.docker.network.bridge.enable_icc",
-			"com.docker.network.bridge.host_binding_ipv4", "com.docker.network.enable_ipv6":
+			"com.docker.network.enable_ipv6":
 			return nil, fmt.Errorf("network option %s is not supported by hull", k)
 		default:
 			// Docker passes unknown options to the driver, which
