@@ -29,9 +29,12 @@ func TestNetworkDNS(t *testing.T) {
 		"nslookup outside.example 2>&1 | grep -A1 -i '^name' | tail -1",
 		"cat /etc/resolv.conf",
 		"nslookup " + ip + " 2>&1 | grep -i name",
+		"cat /etc/hosts",
 	}, "; ")
-	r := e.must("run", "--rm", "--network", n, "--dns", up, "busybox", "sh", "-c", script)
-	for _, want := range []string{"page-of-web1\npage-of-web1\npage-of-web1\npage-of-web1\n", "192.0.2.77", "nameserver 127.0.0.11", "web1." + n} {
+	gw := strings.TrimSpace(e.must("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", n).stdout)
+	r := e.must("run", "--rm", "--network", n, "--dns", up, "--add-host", "gw:host-gateway", "--add-host", "six=[::1]", "--add-host", "x:10.1.2.3",
+		"busybox", "sh", "-c", script)
+	for _, want := range []string{gw + "\tgw\n", "::1\tsix\n", "10.1.2.3\tx\n", "page-of-web1\npage-of-web1\npage-of-web1\npage-of-web1\n", "192.0.2.77", "nameserver 127.0.0.11", "web1." + n} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("want %q in:\n%s", want, r.stdout)
 		}
@@ -254,6 +257,8 @@ func TestNetworkErrors(t *testing.T) {
 		{[]string{"run", "--rm", "--ip", "172.17.0.9", "busybox", "true"}, "user defined networks only"},
 		{[]string{"run", "--rm", "-p", "99999:80", "busybox", "true"}, "invalid hostPort"},
 		{[]string{"run", "--rm", "-p", "80/icmp", "busybox", "true"}, "invalid proto"},
+		{[]string{"run", "--rm", "--add-host", "nohost", "busybox", "true"}, "bad format for add-host"},
+		{[]string{"run", "--rm", "--add-host", "h:1.2.3", "busybox", "true"}, "bad format for add-host"},
 		{[]string{"run", "--rm", "--network", "host", "--network", n, "busybox", "true"}, "conflicting options"},
 	} {
 		r := e.hull(c.args...)

@@ -122,9 +122,22 @@ func writeEtcFiles(dir string, rec *container.Record, user []spec.Mount, nr *net
 	}
 	if rec.HostConfig != nil {
 		for _, h := range rec.HostConfig.ExtraHosts {
-			name, addr, ok := strings.Cut(h, ":")
+			name, addr, ok := strings.Cut(h, "=")
 			if !ok {
-				name, addr, _ = strings.Cut(h, "=")
+				name, addr, _ = strings.Cut(h, ":")
+			}
+			addr = strings.Trim(addr, "[]")
+			if addr == "host-gateway" {
+				// Docker's special value: the host, as the
+				// container reaches it.
+				switch {
+				case nr != nil && len(nr.sb.Endpoints) > 0:
+					addr = nr.sb.Endpoints[0].Gateway.String()
+				case rec.NetworkKind() == "host":
+					addr = "127.0.0.1"
+				default:
+					continue
+				}
 			}
 			fmt.Fprintf(&hosts, "%s\t%s\n", addr, name)
 		}

@@ -55,6 +55,15 @@ func validateNetworkFlags(f *runFlags) error {
 			return fmt.Errorf("%s is not a valid mac address", f.macAddress)
 		}
 	}
+	for _, h := range f.addHosts {
+		name, addr, ok := strings.Cut(h, "=")
+		if !ok {
+			name, addr, ok = strings.Cut(h, ":")
+		}
+		if _, err := netip.ParseAddr(strings.Trim(addr, "[]")); !ok || name == "" || (err != nil && addr != "host-gateway") {
+			return fmt.Errorf("invalid argument %q for \"--add-host\" flag: bad format for add-host: %q", h, h)
+		}
+	}
 	for _, p := range f.publish {
 		if _, err := network.ParsePublish(p); err != nil {
 			return err
