@@ -57,12 +57,6 @@ func testResolver() mapResolver {
 // (closed at cleanup); its path is /proc/self/fd/N.
 func newNS(t *testing.T) (netns.NsHandle, string) {
 	t.Helper()
-	return newNSWith(t, true)
-}
-
-// newNSWith is newNS, with lo up or left down.
-func newNSWith(t *testing.T, loUp bool) (netns.NsHandle, string) {
-	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
@@ -79,9 +73,6 @@ func newNSWith(t *testing.T, loUp bool) (netns.NsHandle, string) {
 	}
 	t.Cleanup(func() { ns.Close() })
 	path := "/proc/self/fd/" + strconv.Itoa(int(ns))
-	if !loUp {
-		return ns, path
-	}
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		t.Fatal(err)
@@ -209,6 +200,7 @@ func startUpstream(t *testing.T) *upstream {
 		_ = w.WriteMsg(r)
 	})
 	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait) // runs after the Shutdowns below (cleanups are LIFO)
 	for _, s := range []*mdns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
 		started := make(chan struct{})
 		s.NotifyStartedFunc = func() { close(started) }
@@ -220,7 +212,6 @@ func startUpstream(t *testing.T) *upstream {
 		<-started
 		t.Cleanup(func() { _ = s.Shutdown() })
 	}
-	t.Cleanup(wg.Wait) // runs after the Shutdowns (cleanups are LIFO)
 	return u
 }
 

@@ -108,12 +108,11 @@ func New(r Resolver, upstreams func() []string) *Server {
 }
 
 // Serve serves DNS on the given UDP conn and TCP listener until Close;
-// either may be nil. It blocks, and returns nil once Close has been called
-// and every goroutine it started has ended, or an error if a socket failed
-// for another reason. Serve takes ownership of udp and tcp: they are closed
-// when it returns. It may be called more than once (e.g. for several
-// addresses); after Close it closes its arguments and returns
-// ErrServerClosed.
+// either may be nil. It blocks until both are done with: it returns nil
+// when Close ended them, or the error of a socket that failed (was closed)
+// otherwise. Serve takes ownership of udp and tcp: they are closed when it
+// returns. It may be called more than once (e.g. for several addresses);
+// after Close it closes its arguments and returns ErrServerClosed.
 func (s *Server) Serve(udp net.PacketConn, tcp net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -216,8 +215,8 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
 }
 
-// closing reports whether err ended a serving loop because the server is
-// closing.
+// closing reports whether Close has been called, so that a socket error
+// is the server's own doing.
 func (s *Server) closing() bool { return s.ctx.Err() != nil }
 
 // backoff sleeps before retrying after a transient socket error; it

@@ -339,15 +339,24 @@ func TestListenInNetnsErrors(t *testing.T) {
 	if _, _, err := ListenInNetns("/nonexistent/ns/net", "127.0.0.11:53"); err == nil {
 		t.Error("ListenInNetns into a missing namespace: no error")
 	}
-	// A namespace whose lo is down has no 127.0.0.11 to bind.
-	_, path := newNSWith(t, false)
-	if _, _, err := ListenInNetns(path, "127.0.0.11:53"); err == nil {
-		t.Error("ListenInNetns with lo down: no error")
+	_, path := newNS(t)
+	// An address the namespace does not have.
+	if _, _, err := ListenInNetns(path, "192.0.2.1:53"); err == nil {
+		t.Error("ListenInNetns on an address not in the namespace: no error")
 	}
-	_, path = newNSWith(t, true)
 	pc, ln, err := ListenInNetns(path, "127.0.0.11:53")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The sockets are in the namespace: the address is taken there...
+	if _, _, err := ListenInNetns(path, "127.0.0.11:53"); err == nil {
+		t.Error("second ListenInNetns on the same address: no error")
+	}
+	// ...and not here, in the caller's namespace.
+	if l, err := net.Listen("tcp4", "127.0.0.11:53"); err != nil {
+		t.Logf("127.0.0.11:53 in the host namespace: %v (something else uses it?)", err)
+	} else {
+		l.Close()
 	}
 	pc.Close()
 	ln.Close()
