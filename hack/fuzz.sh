@@ -18,5 +18,5 @@ if [[ -z $targets ]]; then
 fi
 while read -r pkg name; do
 	echo "==> $pkg $name ($FUZZTIME)"
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg"
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 1s "$pkg"
 done <<<"$targets"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use: a real registry (docker-registry), reference
 # clients (skopeo, podman, umoci), containerd (its runc shim runs hull's
 # runtime), the static busybox the test images are made from, and basics.
-PACKAGES=(docker-registry skopeo podman runc containerd busybox-static umoci iproute2 ca-certificates git make)
+PACKAGES=(docker-registry skopeo podman runc containerd busybox-static umoci iproute2 nftables ca-certificates git make)
 STATICCHECK_VERSION=v0.8.2
 
 export PATH="/usr/local/go/bin:$PATH"
