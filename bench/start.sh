@@ -10,90 +10,39 @@
 # progress goes to stderr.
 set -euo pipefail
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # also KEEP, RUN_TIMEOUT, PODMAN_ULIMITS, DOCKER_CLI
+
 ROUNDS=${ROUNDS:-20}
 WARMUP=${WARMUP:-1}
 TOOLS=${TOOLS:-"hull-rt runc crun podman docker hull"}
 MEM=${MEM:-1}
 MEM_N=${MEM_N:-20}
 SETTLE=${SETTLE:-2}
-RUN_TIMEOUT=${RUN_TIMEOUT:-60}
-KEEP=${KEEP:-0}
-PODMAN_ULIMITS=${PODMAN_ULIMITS-"--ulimit nofile=20000:20000 --ulimit nproc=32768:32768"}
 OCI_VERSION=${OCI_VERSION:-1.0.2-dev}
 SECCOMP=${SECCOMP:-1}
 HULL_RT_ARGS=${HULL_RT_ARGS:-}
 IMG=bench/busybox:latest
 
-log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
-
-[ "$(id -u)" = 0 ] || die "must run as root (sudo $0)"
+bench_init
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 [[ "$MEM_N" =~ ^[1-9][0-9]*$ ]] || die "MEM_N must be a positive integer"
-[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or later needed (EPOCHREALTIME)"
-
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$REPO"
-HULL=${HULL:-./bin/hull}
-case "$HULL" in /*) ;; *) HULL="$REPO/${HULL#./}" ;; esac
-export PATH="$PATH:/usr/local/go/bin:/usr/local/sbin:/usr/sbin:/sbin"
-
-# ---------------------------------------------------------------- packages --
-ensure_packages() {
-	local need=() pair cmd pkg
-	for pair in runc:runc crun:crun podman:podman conmon:conmon dockerd:docker.io \
-		containerd-shim-runc-v2:containerd unshare:util-linux timeout:coreutils; do
-		cmd=${pair%%:*} pkg=${pair#*:}
-		command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
-	done
-	[ -x /usr/bin/docker ] || command -v docker >/dev/null 2>&1 || need+=(docker.io)
-	dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
-	[ ${#need[@]} -eq 0 ] && return 0
-	log "installing: ${need[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >&2 || log "apt-get update failed"
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 ||
-		log "apt-get install failed; missing tools will be reported as skipped"
-}
-
-umount_under() { # unmount $1 and everything mounted below it, deepest first
-	local d=${1%/}
-	awk -v d="$d" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r |
-		while read -r m; do umount -l "$m" 2>/dev/null || true; done
-}
-
-# timeit CMD... [:: CMD...] runs the commands in turn (stopping at the first
-# failure) and sets LAST_US to the wall-clock microseconds they took, measured
-# with bash's EPOCHREALTIME right around them (no date(1) forks in the timing).
-timeit() {
-	local t0 t1 rc=0 c=()
-	t0=$EPOCHREALTIME
-	while [ $# -gt 0 ]; do
-		c=()
-		while [ $# -gt 0 ] && [ "$1" != "::" ]; do c+=("$1"); shift; done
-		[ $# -gt 0 ] && shift
-		"${c[@]}" || { rc=$?; break; }
-	done
-	t1=$EPOCHREALTIME
-	t0=${t0//[.,]/} t1=${t1//[.,]/}
-	LAST_US=$((10#$t1 - 10#$t0))
-	return $rc
-}
 
 # ------------------------------------------------------------------ set-up --
-ensure_packages
+ensure_packages runc:runc crun:crun podman:podman conmon:conmon dockerd:docker.io docker:docker.io \
+	containerd-shim-runc-v2:containerd unshare:util-linux timeout:coreutils dpkg:busybox-static
 command -v go >/dev/null 2>&1 || die "go not found in PATH"
 
 # A short path: podman refuses a runroot longer than 50 characters.
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/hsb.XXXXXX")
 chmod 755 "$WORK"
 TAG="hsb$$"
-DOCKERD_PID=''
 declare -A STARTED=() # "tool id" of detached containers not yet removed
 remove_detached() { "rm_$1" "$2"; }
 cleanup() {
 	set +e
 	local k
+	# shellcheck disable=SC2086 # "tool id": two words
 	for k in "${!STARTED[@]}"; do remove_detached ${k} >/dev/null 2>&1; done
 	for k in runc crun; do # anything a timed `run` left behind
 		[ -d "$WORK/state/$k" ] || continue
@@ -106,14 +55,7 @@ cleanup() {
 			hrt delete -f "$id" >/dev/null 2>&1
 		done <"$WORK/hull-rt.ids"
 	fi
-	if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
-		mapfile -t ids < <(dk ps -aq 2>/dev/null)
-		[ ${#ids[@]} -gt 0 ] && dk rm -f "${ids[@]}" >/dev/null 2>&1
-		kill -TERM "$DOCKERD_PID"
-		for _ in $(seq 1 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
-		kill -KILL "$DOCKERD_PID" 2>/dev/null
-		wait "$DOCKERD_PID" 2>/dev/null
-	fi
+	stop_dockerd
 	if command -v podman >/dev/null && [ -d "$WORK/p" ]; then
 		pm rm -a -f -t 0 >/dev/null 2>&1
 	fi
@@ -127,110 +69,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ ! -x "$HULL" ] && [ "$HULL" = "$REPO/bin/hull" ]; then
-	log "building hull: CGO_ENABLED=0 go build -o bin/hull ./cmd/hull"
-	CGO_ENABLED=0 go build -o bin/hull ./cmd/hull >"$WORK/hull-build.log" 2>&1 ||
-		{ log "hull build failed (see below); hull will be reported as failed"; tail -5 "$WORK/hull-build.log" >&2; }
-fi
+ensure_hull
+build_helper startmem
 
-log "building bench/startmem"
-if ! go build -o "$WORK/startmem" ./bench/startmem >"$WORK/startmem-build.log" 2>&1; then
-	cp go.mod "$WORK/go.mod"; cp go.sum "$WORK/go.sum" 2>/dev/null || true
-	go build -mod=mod -modfile="$WORK/go.mod" -o "$WORK/startmem" ./bench/startmem >>"$WORK/startmem-build.log" 2>&1 ||
-		{ cat "$WORK/startmem-build.log" >&2; die "cannot build bench/startmem"; }
-fi
-
-# Root filesystem: Debian's static busybox, its applet links, a minimal /etc.
-BUSYBOX=$(dpkg -L busybox-static 2>/dev/null | grep -E '^(/usr)?/bin/busybox$' | head -1)
-[ -n "$BUSYBOX" ] && [ -x "$BUSYBOX" ] || die "busybox-static is not installed"
 ROOTFS="$WORK/rootfs"
-mkdir -p "$ROOTFS"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,run,var/tmp,home}
-cp "$BUSYBOX" "$ROOTFS/bin/busybox"
-while read -r a; do
-	[ -e "$ROOTFS/$a" ] || [ -L "$ROOTFS/$a" ] || ln -s /bin/busybox "$ROOTFS/$a"
-done < <("$ROOTFS/bin/busybox" --list-full)
-[ -L "$ROOTFS/bin/true" ] && [ -L "$ROOTFS/bin/sleep" ] || die "busybox has no true/sleep applets"
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$ROOTFS/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$ROOTFS/etc/group"
-printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$ROOTFS/etc/hosts"
-: >"$ROOTFS/etc/resolv.conf"
-echo bench >"$ROOTFS/etc/hostname"
-chmod 1777 "$ROOTFS/tmp" "$ROOTFS/var/tmp"
+make_busybox_rootfs "$ROOTFS"
 tar --numeric-owner -C "$ROOTFS" -cf "$WORK/busybox.tar" .
 ROOTFS_FILES=$(find "$ROOTFS" | wc -l)
 
-# Hybrid cgroup hosts (v1 controllers plus a cgroup2 mount at
-# /sys/fs/cgroup/unified): crun takes them for v2 and fails, unless it runs in
-# a private mount namespace with an empty file over unified/cgroup.controllers.
-CGFIX=''
-if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" != cgroup2fs ] &&
-	[ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
-	CGFIX="$WORK/empty"
-	: >"$CGFIX"
-fi
-# timed.sh [-m] [-t TIMEFILE] CMD... runs CMD (with crun's workaround when -m
-# is given and needed); with -t, timed by timeit and the microseconds written
-# to TIMEFILE. Every timed command of every tool runs through it, so all are
-# measured alike: from just before the fork of the tool's command to its exit,
-# without bash start-up, unshare, the mount or timeout(1) in the time.
-{
-	echo '#!/bin/bash'
-	declare -f timeit
-	cat <<-EOF
-		tf='' fix=''
-		while :; do
-			case \${1:-} in
-			-t) tf=\$2; shift 2 ;;
-			-m) fix=1; shift ;;
-			*) break ;;
-			esac
-		done
-		if [ -n "\$fix" ] && [ -n "$CGFIX" ]; then
-			mount --bind "$CGFIX" /sys/fs/cgroup/unified/cgroup.controllers || exit 125
-		fi
-		[ -n "\$tf" ] || exec "\$@"
-		rc=0
-		timeit "\$@" || rc=\$?
-		echo "\$LAST_US" >"\$tf"
-		exit \$rc
-	EOF
-} >"$WORK/timed.sh"
-if [ -n "$CGFIX" ]; then
-	CGNS=(unshare -m --propagation private bash "$WORK/timed.sh" -m)
-else
-	CGNS=(bash "$WORK/timed.sh")
-fi
-# timed_cmd TOOL CMD... -> LAST_US (empty on failure); the caller redirects stdio.
-timed_cmd() {
-	local t=$1 rc=0 pre=(bash "$WORK/timed.sh"); shift
-	[[ $CGNS_TOOLS == *" $t "* ]] && pre=("${CGNS[@]}")
-	rm -f "$WORK/t.us"
-	LAST_US=
-	timeout "$RUN_TIMEOUT" "${pre[@]}" -t "$WORK/t.us" "$@" || rc=$?
-	[ "$rc" = 0 ] && [ -s "$WORK/t.us" ] && LAST_US=$(<"$WORK/t.us")
-	return $rc
-}
+# crun's workaround on hybrid cgroup hosts, and the timing wrapper (lib.sh).
+detect_cgfix
+write_timed_sh
 
 # ------------------------------------------------------------------- tools --
-DOCKER_CLI=${DOCKER_CLI:-$( [ -x /usr/bin/docker ] && echo /usr/bin/docker || command -v docker || true)}
-DOCKER_CONFIG="$WORK/docker-cli"
-DSOCK="unix://$WORK/docker/docker.sock"
-PODMAN_ROOT="$WORK/p/r" PODMAN_RUN="$WORK/p/rr"
-HULL_ROOT="$WORK/hull/root" HULL_RUN="$WORK/hull/run"
-if [ -z "${PODMAN_RUNTIME+x}" ]; then
-	# crun (podman's default) fails on a hybrid/v1 host; use runc there.
-	if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then PODMAN_RUNTIME=''; else PODMAN_RUNTIME=runc; fi
-fi
-read -r -a PODMAN_RUN_OPTS <<<"$PODMAN_ULIMITS"
-
-pm() {
-	local rt=()
-	[ -n "$PODMAN_RUNTIME" ] && rt=(--runtime "$PODMAN_RUNTIME")
-	podman --root "$PODMAN_ROOT" --runroot "$PODMAN_RUN" --tmpdir "$PODMAN_RUN/libpod-tmp" \
-		--storage-driver overlay --cgroup-manager cgroupfs --events-backend file "${rt[@]}" "$@"
-}
-dk() { DOCKER_CONFIG=$DOCKER_CONFIG "$DOCKER_CLI" -H "$DSOCK" "$@"; }
-hl() { "$HULL" --root "$HULL_ROOT" --runroot "$HULL_RUN" "$@"; }
+podman_init "$WORK/p" # PODMAN, pm, PODMAN_RUN_OPTS (lib.sh)
+HULL_ROOT="$WORK/hull/root" HULL_RUN="$WORK/hull/run" # for hl (lib.sh)
 read -r -a HRT <<<"$HULL_RT_ARGS" # options between `hull runtime` and its subcommand
 hrt() { "$HULL" runtime "${HRT[@]}" "$@"; }
 rt_exec() { # rt_exec runc|crun ARGS...: the low-level runtime with its private state root
@@ -302,9 +155,7 @@ setup_podman() {
 	pm import "$WORK/busybox.tar" "$IMG" >/dev/null ||
 		{ SKIP_REASON="podman import failed"; return 1; }
 }
-podman_run() { CMD=(podman --root "$PODMAN_ROOT" --runroot "$PODMAN_RUN" --tmpdir "$PODMAN_RUN/libpod-tmp"
-	--storage-driver overlay --cgroup-manager cgroupfs --events-backend file
-	${PODMAN_RUNTIME:+--runtime "$PODMAN_RUNTIME"} run "${PODMAN_RUN_OPTS[@]}" "${SEC_OPT[@]}" "$@"); }
+podman_run() { CMD=("${PODMAN[@]}" run "${PODMAN_RUN_OPTS[@]}" "${SEC_OPT[@]}" "$@"); }
 cmd_podman() { podman_run --rm --network none --name "$1" "$IMG" true; }
 after_podman() { :; }
 detach_podman() { podman_run -d --network none --name "$1" "$IMG" sleep 3600; }
@@ -312,28 +163,14 @@ pid_podman() { pm inspect --format '{{.State.Pid}}' "$1"; }
 rm_podman() { pm rm -f -t 0 "$1"; }
 
 setup_docker() {
-	command -v dockerd >/dev/null || { SKIP_REASON="dockerd not installed"; return 1; }
-	[ -n "$DOCKER_CLI" ] || { SKIP_REASON="docker CLI not installed"; return 1; }
-	local d="$WORK/docker"
-	mkdir -p "$d/data" "$d/exec" "$DOCKER_CONFIG"
-	echo '{}' >"$d/daemon.json"
-	dockerd --config-file "$d/daemon.json" --data-root "$d/data" --exec-root "$d/exec" \
-		-H "$DSOCK" --pidfile "$d/dockerd.pid" --bridge=none --iptables=false \
-		--ip-forward=false --ip-masq=false --userland-proxy=false \
-		--storage-driver overlay2 --log-level warn >"$d/dockerd.log" 2>&1 &
-	DOCKERD_PID=$!
-	local ok=0
-	for _ in $(seq 1 150); do
-		dk version >/dev/null 2>&1 && { ok=1; break; }
-		kill -0 "$DOCKERD_PID" 2>/dev/null || break
-		sleep 0.2
-	done
-	[ "$ok" = 1 ] || { SKIP_REASON="dockerd did not start: $(tail -3 "$d/dockerd.log" | tr '\n' ' ')"; return 1; }
+	start_dockerd "$WORK/docker" --bridge=none --iptables=false \
+		--ip-forward=false --ip-masq=false --userland-proxy=false ||
+		{ SKIP_REASON=$DOCKERD_ERR; return 1; }
 	dk import "$WORK/busybox.tar" "$IMG" >/dev/null || { SKIP_REASON="docker import failed"; return 1; }
 }
-cmd_docker() { CMD=(env "DOCKER_CONFIG=$DOCKER_CONFIG" "$DOCKER_CLI" -H "$DSOCK" run "${SEC_OPT[@]}" --rm --network none --name "$1" "$IMG" true); }
+cmd_docker() { CMD=("${DOCKER[@]}" run "${SEC_OPT[@]}" --rm --network none --name "$1" "$IMG" true); }
 after_docker() { :; }
-detach_docker() { CMD=(env "DOCKER_CONFIG=$DOCKER_CONFIG" "$DOCKER_CLI" -H "$DSOCK" run "${SEC_OPT[@]}" -d --network none --name "$1" "$IMG" sleep 3600); }
+detach_docker() { CMD=("${DOCKER[@]}" run "${SEC_OPT[@]}" -d --network none --name "$1" "$IMG" sleep 3600); }
 pid_docker() { dk inspect --format '{{.State.Pid}}' "$1"; }
 rm_docker() { dk rm -f "$1"; }
 daemon_pids_docker() { # dockerd and the containerd it started
@@ -449,8 +286,6 @@ run_one() {
 	return 0
 }
 
-fmt_ms() { awk -v n="$1" 'BEGIN { printf (n < 10000 ? "%.1f" : "%.0f"), n / 1000 }'; }
-
 if [ "$WARMUP" -gt 0 ] && [ ${#ACTIVE[@]} -gt 0 ]; then
 	log "warm-up (untimed, $WARMUP run(s) each): ${ACTIVE[*]}"
 	for t in "${ACTIVE[@]}"; do
@@ -498,10 +333,6 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 LOAD_MID=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# stats US... -> "median min max"
-stats() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
-	m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-	printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'; }
 declare -A MED MIN MAX
 for t in "${ALL[@]}"; do
 	[ "${STATUS[$t]}" = ok ] || continue
@@ -575,7 +406,7 @@ mem_one() {
 	local t1=$EPOCHREALTIME
 	if [ "${M_STATUS[$t]}" = ok ]; then
 		M_START[$t]=$((10#${t1//[.,]/} - 10#${t0//[.,]/}))
-		read -r M_STARTMED[$t] _ <<<"$(stats "${starts[@]}")"
+		read -r "M_STARTMED[$t]" _ <<<"$(stats "${starts[@]}")"
 		sleep "$SETTLE"
 		for id in "${ids[@]}"; do
 			p=$("pid_$t" "$id" 2>>"$lg" | tr -dc 0-9) || true
@@ -636,7 +467,7 @@ mem_one() {
 		if [ ${#dpids[@]} -gt 0 ]; then
 			local dafter
 			dafter=$(rollup "${dpids[@]}")
-			M_DAEMON[$t]=$(( (${dafter%% *} - ${dbefore%% *}) ))
+			M_DAEMON[$t]=$((${dafter%% *} - ${dbefore%% *}))
 		fi
 		log "  $t: ${#set[@]} extra processes (${M_WHAT[$t]}), PSS $pss KiB, RSS $rss KiB for $MEM_N containers"
 	fi
@@ -674,14 +505,7 @@ fi
 
 # ------------------------------------------------------------------ report --
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
-ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f×", a / b }' || echo n/a; }
 per() { awk -v a="$1" -v n="$MEM_N" 'BEGIN { printf "%.0f", a / n }'; }
-ver() { local v; v=$("$@" 2>/dev/null) || true; v=${v%%$'\n'*}; echo "${v:-unknown}"; }
-hull_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "no commit")
-[ -n "$(git -C "$REPO" status --porcelain 2>/dev/null | head -1)" ] && hull_rev+=" (dirty tree)"
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-cg=$(stat -fc %T /sys/fs/cgroup 2>/dev/null)
-case $cg in cgroup2fs) cg="cgroup v2" ;; *) cg="cgroup v1${CGFIX:+ (hybrid: cgroup2 at /sys/fs/cgroup/unified)}" ;; esac
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 mkdir -p "$REPO/bench/results"
 OUT="$REPO/bench/results/start-$STAMP.md"
@@ -760,10 +584,10 @@ row_status() { # the text of a row without numbers
 	echo
 	echo "## Environment"
 	echo
-	echo "- host: $(uname -srm), $(nproc) CPUs ($cpu), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $cg"
+	echo "- host: $(host_desc)"
 	echo "- load average (1/5/15 min) before the timed rounds: $LOAD_START; after them: $LOAD_MID;" \
 		"after the memory runs: $LOAD_END (above $(nproc) means other work competed for the CPUs)"
-	echo "- hull: \`$HULL\` (binary from $(date -r "$HULL" '+%Y-%m-%d %H:%M' 2>/dev/null || echo -)), tree at $hull_rev"
+	echo "- hull: $(hull_desc "$HULL")"
 	echo "- runc: $(ver runc --version); crun: $(ver crun --version)${CGFIX:+ (run inside \`unshare -m --propagation private\` with an empty file over /sys/fs/cgroup/unified/cgroup.controllers; only crun is timed)}"
 	echo "- podman: $(ver podman --version), runtime ${PODMAN_RUNTIME:-default}, conmon $(ver conmon --version | sed 's/^conmon version //'), overlay, cgroupfs${PODMAN_ULIMITS:+, \`$PODMAN_ULIMITS\`}"
 	echo "- dockerd: $(ver dockerd --version) (private daemon, overlay2, --bridge=none; client $(ver "${DOCKER_CLI:-false}" --version)), $(ver containerd --version | awk '{ print "containerd", $3 }')"

@@ -308,8 +308,8 @@ func (s *Store) read(id string) (*Network, error) {
 	return &n, nil
 }
 
-// list reads every network record, predefined ones first (made on
-// first use), then by name. The caller holds the lock.
+// list reads every network record by name, the predefined ones made on
+// first use. The caller holds the lock.
 func (s *Store) list() ([]*Network, error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -348,17 +348,12 @@ func (s *Store) list() ([]*Network, error) {
 		}
 		out = append(out, n)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		pi, pj := out[i].Predefined(), out[j].Predefined()
-		if pi != pj {
-			return pi
-		}
-		return out[i].Name < out[j].Name
-	})
+	// By name, as docker network ls sorts them.
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
-// List returns every network, the predefined ones first.
+// List returns every network, by name.
 func (s *Store) List() ([]*Network, error) {
 	l, err := s.lock()
 	if err != nil {

@@ -76,7 +76,7 @@ func TestStoreNetworks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(nets) != 3 || nets[0].Name != DefaultName || nets[1].Name != HostName || nets[2].Name != NoneName {
+	if len(nets) != 3 || nets[0].Name != DefaultName || nets[1].Name != HostName || nets[2].Name != NoneName { // by name
 		t.Fatalf("predefined networks: %+v", nets)
 	}
 	if nets[0].Subnet.String() != "172.18.0.0/16" || nets[0].Bridge != DefaultBridge {

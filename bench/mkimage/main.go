@@ -9,6 +9,14 @@
 //	mkimage -rootfs /var/cache/hull-bench/rootfs -out /tmp/layers \
 //	        -ref 127.0.0.1:5000/bench/debian:latest
 //
+// With -tar it also writes the image as a docker-archive (the `docker save`
+// format, which `docker load`, `podman load` and `hull load` read), named by
+// -tag; -cmd sets the image's default command. network.sh builds its iperf3
+// image that way, in one layer:
+//
+//	mkimage -rootfs ROOTFS -out /tmp/layers -split '*' \
+//	        -tar iperf3.tar -tag bench/iperf3:latest -cmd 'iperf3 -s'
+//
 // It prints a human-readable summary on stderr and, on stdout, one line of
 // KEY=VALUE pairs for scripts (MANIFEST_DIGEST, COMPRESSED_BYTES,
 // UNPACKED_BYTES, TAR_BYTES, LAYERS, FILES).
@@ -65,12 +73,15 @@ func main() {
 	ref := flag.String("ref", "", "image reference to push to over plain HTTP, e.g. 127.0.0.1:5000/bench/debian:latest (empty: build only)")
 	split := flag.String("split", defaultSplit, "layer groups separated by ';', each a ','-list of path prefixes relative to the rootfs; '*' marks the group that takes every unmatched path")
 	level := flag.Int("level", gzip.DefaultCompression, "gzip compression level")
+	tarOut := flag.String("tar", "", "also write the image as a docker-archive (docker save format) to this file")
+	tagName := flag.String("tag", "", "image name inside the -tar archive (default: -ref, else bench/image:latest)")
+	cmd := flag.String("cmd", "bash", "the image's default command (Config.Cmd), as space-separated words")
 	flag.Parse()
 	if *rootfs == "" || *out == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*rootfs, *out, *ref, *split, *level); err != nil {
+	if err := run(*rootfs, *out, *ref, *split, *level, *tarOut, *tagName, strings.Fields(*cmd)); err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
 		os.Exit(1)
 	}
@@ -130,7 +141,7 @@ type entry struct {
 	fi  fs.FileInfo
 }
 
-func run(rootfs, out, ref, split string, level int) error {
+func run(rootfs, out, ref, split string, level int, tarOut, tagName string, cmd []string) error {
 	gs, err := parseSplit(split)
 	if err != nil {
 		return err
@@ -233,7 +244,7 @@ func run(rootfs, out, ref, split string, level int) error {
 	cf = cf.DeepCopy()
 	cf.OS = "linux"
 	cf.Architecture = "amd64"
-	cf.Config.Cmd = []string{"bash"}
+	cf.Config.Cmd = cmd
 	cf.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
@@ -256,6 +267,22 @@ func run(rootfs, out, ref, split string, level int) error {
 			return fmt.Errorf("push %s: %w", r, err)
 		}
 		fmt.Fprintf(os.Stderr, "pushed %s@%s in %.1fs\n", r, dig, time.Since(start).Seconds())
+	}
+	if tarOut != "" {
+		if tagName == "" {
+			tagName = ref
+		}
+		if tagName == "" {
+			tagName = "bench/image:latest"
+		}
+		t, err := name.NewTag(tagName)
+		if err != nil {
+			return err
+		}
+		if err := tarball.WriteToFile(tarOut, t, img); err != nil {
+			return fmt.Errorf("write %s: %w", tarOut, err)
+		}
+		fmt.Fprintf(os.Stderr, "wrote %s as %s (docker-archive)\n", tarOut, t)
 	}
 	fmt.Printf("MANIFEST_DIGEST=%s COMPRESSED_BYTES=%d UNPACKED_BYTES=%d TAR_BYTES=%d LAYERS=%d FILES=%d\n",
 		dig, total.gzBytes, total.content, total.tarBytes, len(stats), total.files)
