@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -390,5 +391,27 @@ func TestNetworkCleanupAfterKill9(t *testing.T) {
 	e.waitFor(5*time.Second, "victim2 to be recorded exited", func() bool { return e.record("victim2").State.Status == "exited" })
 	if strings.Contains(nftPorts(t), "dport "+p+" ") {
 		t.Errorf("rule left after kill -9 of a watched container:\n%s", nftPorts(t))
+	}
+}
+
+// network prune removes the networks no container uses (the filter
+// keeps it to this test's networks: the store is the host's).
+func TestNetworkPrune(t *testing.T) {
+	e := newNetEnv(t)
+	label := "hulltest.prune=" + strings.TrimPrefix(e.network(), "ht-")
+	used := e.network("--label", label)
+	unused := e.network("--label", label)
+	e.must("create", "--network", used, "busybox", "true")
+	r := e.must("network", "prune", "-f", "--filter", "label="+label)
+	if r.stdout != "Deleted Networks:\n"+unused+"\n" {
+		t.Errorf("prune output: %q", r.stdout)
+	}
+	ls := e.must("network", "ls", "--format", "{{.Name}}").stdout
+	if strings.Contains(ls, unused) || !strings.Contains(ls, used) || !strings.Contains(ls, "bridge\n") {
+		t.Errorf("after prune:\n%s", ls)
+	}
+	e.nets = slices.DeleteFunc(e.nets, func(n string) bool { return n == unused })
+	if ls := e.must("network", "ls", "-q", "--filter", "dangling=true", "--filter", "label="+label).stdout; ls != "" {
+		t.Errorf("dangling networks left: %q", ls)
 	}
 }
