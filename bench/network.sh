@@ -77,6 +77,9 @@ HULL_SRC=$HULL
 [ -x "$WORK/bin/hull" ] && HULL="$WORK/bin/hull"
 TAG="hsn$$"
 HULL_ROOT="$WORK/hull/root" HULL_RUN="$WORK/hull/run" # for hl (lib.sh)
+# hull's network store is the host's by default; this run's bridges and
+# rules live in the private namespace, so its store does too.
+export HULL_NETWORK_DIR="$WORK/hull/network"
 podman_init "$WORK/p"                                 # PODMAN, pm, PODMAN_RUN_OPTS (lib.sh)
 DOCKER_DIRS=()                                        # data dirs of the dockerds started
 
