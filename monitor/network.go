@@ -12,6 +12,7 @@ import (
 
 	"github.com/hull-project/hull/container"
 	"github.com/hull-project/hull/network"
+	"github.com/hull-project/hull/network/bridge"
 	"github.com/hull-project/hull/network/dns"
 	mobycontainer "github.com/moby/moby/api/types/container"
 	mobynetwork "github.com/moby/moby/api/types/network"
@@ -124,6 +125,9 @@ func portRequests(rec *container.Record) ([]network.PortRequest, error) {
 // is pid, and starts its DNS server on user-defined networks.
 func (s *Server) wireNetwork(nr *netRun, rec *container.Record, pid int) error {
 	if nr == nil {
+		if rec.NetworkKind() == "none" {
+			return bridge.LoopbackUp("/proc/" + strconv.Itoa(pid) + "/ns/net")
+		}
 		return nil
 	}
 	if err := s.cfg.Networks.Wire(nr.sb, pid); err != nil {
