@@ -90,7 +90,6 @@ func (c *cli) networkConnect(ref string, a network.Attachment) error {
 	case "host", "none":
 		return fmt.Errorf("container cannot be connected to network %s: it is in %s network mode", n.Name, mode)
 	case "container":
-		//lint:ignore ST1005 Docker's message
 		return errors.New("Container sharing network namespace with another container or host cannot be connected to any other network")
 	}
 	if slices.Contains(rec.NetworkNames, n.Name) {
