@@ -324,6 +324,15 @@ func TestNetworkConnect(t *testing.T) {
 	if r := e.hull("network", "disconnect", b, "roamer"); r.code == 0 || !strings.Contains(r.stderr, "not connected") {
 		t.Errorf("disconnect twice:\n%v", r)
 	}
+	// A container on the default network (no DNS) gets the embedded
+	// DNS server with its first user-defined network.
+	e.must("run", "-d", "--name", "late", "busybox", "sleep", "60")
+	e.must("network", "connect", b, "late")
+	r = e.must("exec", "late", "sh", "-c", "cat /etc/resolv.conf; wget -q -O- http://srv-b/ 2>&1; true")
+	if !strings.Contains(r.stdout, "nameserver 127.0.0.11") || !strings.Contains(r.stdout, "page-of-srv-b") {
+		t.Errorf("default-network container connected to %s:\n%v", b, r)
+	}
+
 	// A stopped container is connected at its next start.
 	e.must("stop", "-t", "0", "roamer")
 	e.must("network", "connect", b, "roamer")

@@ -186,6 +186,17 @@ func (c *Client) Resize(id string, height, width uint16) error {
 	return err
 }
 
+// NetworkChanged tells the monitor of a running container that it was
+// connected to or disconnected from a network (it may need its DNS
+// server now). A container no monitor watches is left as it is.
+func (c *Client) NetworkChanged(id string) error {
+	if !c.Store.Monitored(id) {
+		return nil
+	}
+	_, err := c.simple(Request{Op: "network", ID: id})
+	return err
+}
+
 // Wait waits for the container's current run to end and returns its exit
 // code; running is false if it was not running.
 func (c *Client) Wait(id string) (code int, running bool, err error) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,6 +137,12 @@ func (s *Server) wireNetwork(nr *netRun, rec *container.Record, pid int) error {
 	if !nr.sb.DNS() {
 		return nil
 	}
+	return s.startDNS(nr, rec, pid)
+}
+
+// startDNS starts the container's embedded DNS server at 127.0.0.11:53
+// in its namespace.
+func (s *Server) startDNS(nr *netRun, rec *container.Record, pid int) error {
 	udp, tcp, err := dns.ListenInNetns("/proc/"+strconv.Itoa(pid)+"/ns/net", "127.0.0.11:53")
 	if err != nil {
 		return fmt.Errorf("embedded DNS server: %w", err)
@@ -152,13 +159,52 @@ func (s *Server) wireNetwork(nr *netRun, rec *container.Record, pid int) error {
 		// Nothing leaves an internal network, names included.
 		upstreams = func() []string { return nil }
 	}
-	nr.dns = dns.New(s.cfg.Networks.Resolver(rec.ID), upstreams)
+	srv := dns.New(s.cfg.Networks.Resolver(rec.ID), upstreams)
+	nr.dns = srv
 	go func() {
-		if err := nr.dns.Serve(udp, tcp); err != nil {
+		if err := srv.Serve(udp, tcp); err != nil {
 			s.log.Printf("dns of %s: %v", rec.ShortID(), err)
 		}
 	}()
 	return nil
+}
+
+// networkChanged follows a network connect or disconnect of the running
+// container: the first user-defined network brings the embedded DNS
+// server and a resolv.conf pointing at it (rewritten in place: it is
+// bind-mounted), as Docker does.
+func (sv *supervisor) networkChanged() error {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	nr, pid := sv.net, sv.pidNum
+	if nr == nil || pid == 0 {
+		return nil
+	}
+	sb, err := sv.srv.cfg.Networks.Sandbox(sv.id)
+	if err != nil {
+		return nil // released meanwhile
+	}
+	nr.sb = sb
+	if !sb.DNS() || nr.dns != nil {
+		return nil
+	}
+	store := sv.srv.cfg.Containers
+	rec, err := store.Read(sv.id)
+	if err != nil {
+		return err
+	}
+	if err := sv.srv.startDNS(nr, rec, pid); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(store.Dir(sv.id), "resolv.conf"), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(containerResolvConf(rec, nr))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // hostUpstreams are the host's name servers, read at each forwarded

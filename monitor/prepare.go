@@ -142,6 +142,27 @@ func writeEtcFiles(dir string, rec *container.Record, user []spec.Mount, nr *net
 			fmt.Fprintf(&hosts, "%s\t%s\n", addr, name)
 		}
 	}
+	resolv := containerResolvConf(rec, nr)
+	files := []struct {
+		name, target string
+		data         []byte
+	}{
+		{"hostname", "/etc/hostname", []byte(host + "\n")},
+		{"hosts", "/etc/hosts", hosts.Bytes()},
+		{"resolv.conf", "/etc/resolv.conf", resolv},
+	}
+	for _, f := range files {
+		if err := atomicfile.Replace(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return etcMounts(dir, user)
+}
+
+// containerResolvConf is a container's /etc/resolv.conf: the embedded
+// DNS server's address on user-defined networks, else the host's servers
+// (or --dns), with --dns-search and --dns-option.
+func containerResolvConf(rec *container.Record, nr *netRun) []byte {
 	resolv, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
 		resolv = nil
@@ -164,20 +185,7 @@ func writeEtcFiles(dir string, rec *container.Record, user []spec.Mount, nr *net
 		// container's namespace.
 		resolv = withoutLoopbackServers(resolv)
 	}
-	files := []struct {
-		name, target string
-		data         []byte
-	}{
-		{"hostname", "/etc/hostname", []byte(host + "\n")},
-		{"hosts", "/etc/hosts", hosts.Bytes()},
-		{"resolv.conf", "/etc/resolv.conf", resolv},
-	}
-	for _, f := range files {
-		if err := atomicfile.Replace(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
-			return nil, err
-		}
-	}
-	return etcMounts(dir, user)
+	return resolv
 }
 
 // etcMounts are the bind mounts of the hostname, hosts and resolv.conf

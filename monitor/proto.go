@@ -11,7 +11,8 @@ import (
 
 // Request is the first line a client sends on a connection (JSON).
 type Request struct {
-	// Op is "start", "attach", "stop", "kill", "signal", "wait", "resize"
+	// Op is "start", "attach", "stop", "kill", "signal", "wait",
+	// "resize", "network" (the container was connected or disconnected)
 	// or "ping".
 	Op string `json:"op"`
 	ID string `json:"id,omitempty"`

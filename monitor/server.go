@@ -339,6 +339,8 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 		s.opWait(conn, &req)
 	case "resize":
 		s.opResize(conn, &req)
+	case "network":
+		s.opNetwork(conn, &req)
 	default:
 		_ = writeLine(conn, Response{Error: fmt.Sprintf("monitor: unknown operation %q", req.Op), ExitCode: 125})
 	}
@@ -481,6 +483,18 @@ func (s *Server) opResize(conn *net.UnixConn, req *Request) {
 		sv.resize(req.Height, req.Width)
 	}
 	_ = writeLine(conn, Response{})
+}
+
+// opNetwork tells the container's supervisor that the CLI connected or
+// disconnected it.
+func (s *Server) opNetwork(conn *net.UnixConn, req *Request) {
+	res := Response{}
+	if sv := s.supervisor(req.ID); sv != nil {
+		if err := sv.networkChanged(); err != nil {
+			res = Response{Error: err.Error(), ExitCode: 125}
+		}
+	}
+	_ = writeLine(conn, res)
 }
 
 // ownCgroup moves the monitor into a cgroup of its own under hull's

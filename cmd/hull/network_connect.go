@@ -131,10 +131,23 @@ func (c *cli) networkConnect(ref string, a network.Attachment) error {
 		r.NetworkNames = append(r.NetworkNames, n.Name)
 		return nil
 	})
-	if err != nil && ep != nil {
-		_ = ns.Disconnect(id, n.ID)
+	if err != nil {
+		if ep != nil {
+			_ = ns.Disconnect(id, n.ID)
+		}
+		return err
 	}
-	return err
+	if ep != nil {
+		// The monitor starts the container's DNS server if this is its
+		// first user-defined network.
+		l.Unlock()
+		if mc, err := c.monitorClient(); err == nil {
+			if err := mc.NetworkChanged(id); err != nil {
+				fmt.Fprintf(c.err, "WARNING: %v\n", err)
+			}
+		}
+	}
+	return nil
 }
 
 func newNetworkDisconnectCommand(c *cli) *cobra.Command {
