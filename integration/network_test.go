@@ -424,3 +424,43 @@ func TestNetworkPrune(t *testing.T) {
 		t.Errorf("dangling networks left: %q", ls)
 	}
 }
+
+// kill -9 at any moment of network create or rm leaves a store where
+// the network either exists whole or not at all, and its subnet is
+// usable again once it is gone.
+func TestNetworkKill9CreateRemove(t *testing.T) {
+	e := newNetEnv(t)
+	name := e.network() // a unique name; removed below and made again
+	e.must("network", "rm", name)
+	e.nets = slices.DeleteFunc(e.nets, func(n string) bool { return n == name })
+	t.Cleanup(func() { e.hull("network", "rm", "-f", name) })
+	killed := 0
+	for i := 0; i < 24; i++ {
+		delay := time.Duration(i%12) * 3 * time.Millisecond
+		subnet := "10.236.0.0/24"
+		var finished bool
+		if i < 12 {
+			finished = e.killDuring(delay, "network", "create", "--subnet", subnet, name)
+		} else {
+			e.must("network", "create", "--subnet", subnet, name)
+			finished = e.killDuring(delay, "network", "rm", name)
+		}
+		if !finished {
+			killed++
+		}
+		ls := e.must("network", "ls", "--format", "{{.Name}}").stdout
+		if strings.Contains(ls, name+"\n") {
+			// It exists: whole (inspectable, usable), then removable.
+			e.must("network", "inspect", name)
+			e.must("run", "--rm", "--network", name, "busybox", "true")
+			e.must("network", "rm", name)
+		}
+		// The subnet is free: nothing half-made holds it.
+		e.must("network", "create", "--subnet", subnet, name)
+		e.must("network", "rm", name)
+	}
+	t.Logf("%d of 24 commands were killed before they finished", killed)
+	if killed == 0 {
+		t.Error("no command was killed before it finished: the test proved nothing")
+	}
+}

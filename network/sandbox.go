@@ -449,8 +449,10 @@ func (s *Store) sweep() ([]string, error) {
 		return nil, err
 	}
 	var gone []string
+	owners := map[string]bool{}
 	for _, sb := range sbs {
 		if procstat.Alive(sb.Pid, sb.StartTime) {
+			owners[sb.ContainerID] = true
 			continue
 		}
 		if err := s.release(sb.ContainerID); err != nil {
@@ -458,7 +460,39 @@ func (s *Store) sweep() ([]string, error) {
 		}
 		gone = append(gone, sb.ContainerID)
 	}
-	return gone, nil
+	return gone, s.sweepIPAM(owners)
+}
+
+// sweepIPAM drops what a process killed half-way through left in IPAM:
+// addresses whose owner has no sandbox (killed between allocating and
+// writing it) and tables of networks without a record (killed while
+// creating or removing one). Every change happens under the store lock,
+// which the caller holds, so nothing found here is in progress.
+func (s *Store) sweepIPAM(owners map[string]bool) error {
+	tables, err := s.ipam.Networks()
+	if err != nil {
+		return err
+	}
+	for _, id := range tables {
+		if _, err := os.Stat(s.recordPath(id)); errors.Is(err, os.ErrNotExist) {
+			if err := s.ipam.Delete(id); err != nil && !errors.Is(err, ipam.ErrNotFound) {
+				return err
+			}
+			continue
+		}
+		_, inUse, err := s.ipam.InUse(id)
+		if err != nil {
+			continue
+		}
+		for _, owner := range inUse {
+			if !owners[owner] {
+				if err := s.ipam.ReleaseOwner(id, owner); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Connect connects the running container whose init is pid, with

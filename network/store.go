@@ -223,6 +223,11 @@ func (s *Store) Create(o CreateOptions) (*Network, error) {
 		return nil, err
 	}
 	defer l.Unlock()
+	// What a killed hull left (an IPAM table without its network) must
+	// not keep the subnet taken.
+	if _, err := s.sweep(); err != nil {
+		return nil, err
+	}
 	nets, err := s.list()
 	if err != nil {
 		return nil, err
@@ -443,17 +448,21 @@ func (s *Store) Remove(ref string) (*Network, error) {
 
 // remove deletes n's bridge, IPAM table and record. The caller holds the
 // lock.
+//
+// The order makes a kill -9 at any point harmless: a bridge is made
+// again on demand while the record exists, and an IPAM table without a
+// record is dropped by the next sweep.
 func (s *Store) remove(n *Network) error {
 	if n.Bridge != "" {
 		if err := deleteBridge(n.Bridge); err != nil {
 			return err
 		}
 	}
-	if err := s.ipam.Delete(n.ID); err != nil && !errors.Is(err, ipam.ErrNotFound) {
-		return err
-	}
 	if err := os.Remove(s.recordPath(n.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove network %s: %w", n.Name, err)
+	}
+	if err := s.ipam.Delete(n.ID); err != nil && !errors.Is(err, ipam.ErrNotFound) {
+		return err
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hull-project/hull/network/firewall"
+	"github.com/hull-project/hull/network/ipam"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -37,6 +38,10 @@ func inPrivateNetns(t *testing.T) {
 	if err := netlink.LinkSetUp(lo); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func ipamConfig(subnet string) ipam.Config {
+	return ipam.Config{Subnet: netip.MustParsePrefix(subnet)}
 }
 
 // newTestStore opens a store in a temporary directory whose host has the
@@ -310,5 +315,41 @@ func TestStoreSandboxes(t *testing.T) {
 	}
 	if _, err := s.Remove(m.Name); err != nil {
 		t.Errorf("rm m: %v", err)
+	}
+}
+
+// What a process killed half-way leaves (an address allocated but no
+// sandbox written, an IPAM table without its network record) is dropped
+// by the next sweep, so the address and the subnet are usable again.
+func TestSweepAfterKill(t *testing.T) {
+	inPrivateNetns(t)
+	s := newTestStore(t)
+	n, err := s.Create(CreateOptions{Name: "n", Subnet: netip.MustParsePrefix("10.60.0.0/30")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The /30 has one address for containers; a killed allocation took it.
+	if _, err := s.ipam.Allocate(n.ID, strings.Repeat("d", 64), netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	// A killed create left a table for 10.61.0.0/24 and no record.
+	if _, err := s.ipam.Create(strings.Repeat("e", 64), ipamConfig("10.61.0.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	// Creating a network on that subnet sweeps first, so it works.
+	if _, err := s.Create(CreateOptions{Name: "m", Subnet: netip.MustParsePrefix("10.61.0.0/24")}); err != nil {
+		t.Errorf("subnet of a half-created network: %v", err)
+	}
+	// The leaked address is free again once a sweep ran.
+	if _, err := s.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	sb, res, err := s.Allocate(Request{ContainerID: strings.Repeat("f", 64), Name: "f", Networks: []Attachment{{Network: "n"}}})
+	if err != nil {
+		t.Fatalf("the only address after the sweep: %v", err)
+	}
+	res.Close()
+	if got := sb.Endpoints[0].Addr.Addr().String(); got != "10.60.0.2" {
+		t.Errorf("got %s", got)
 	}
 }

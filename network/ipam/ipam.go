@@ -264,6 +264,21 @@ func (s *Store) InUse(network string) ([]netip.Addr, map[netip.Addr]string, erro
 	return addrs, t.InUse, nil
 }
 
+// Networks lists the networks that have a table.
+func (s *Store) Networks() ([]string, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list ipam tables: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok && !strings.HasPrefix(name, ".") {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
 // Config returns network's address plan.
 func (s *Store) Config(network string) (Config, error) {
 	t, err := s.read(network)
