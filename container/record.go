@@ -11,7 +11,6 @@
 package container
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hull-project/hull/internal/dockermac"
 	"github.com/hull-project/hull/internal/dockername"
 	"github.com/hull-project/hull/spec"
 	mobycontainer "github.com/moby/moby/api/types/container"
@@ -163,13 +163,10 @@ func ClearRunNetwork(r *Record) {
 		if e == nil {
 			continue
 		}
-		if a := e.IPAddress; a.Is4() {
-			// A generated MAC (Docker's 02:42 and the address) goes
-			// with the address; one asked for stays.
-			b := a.As4()
-			if bytes.Equal(e.MacAddress, []byte{0x02, 0x42, b[0], b[1], b[2], b[3]}) {
-				e.MacAddress = nil
-			}
+		if dockermac.Generated(e.MacAddress, e.IPAddress) {
+			// A generated MAC goes with the address; one asked for
+			// stays.
+			e.MacAddress = nil
 		}
 		e.EndpointID = ""
 		e.Gateway, e.IPAddress = netip.Addr{}, netip.Addr{}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hull-project/hull/container"
+	"github.com/hull-project/hull/internal/dockermac"
 	"github.com/hull-project/hull/network"
 	"github.com/hull-project/hull/network/bridge"
 	"github.com/hull-project/hull/network/dns"
@@ -41,7 +42,7 @@ func (s *Server) allocateNetwork(rec *container.Record) (*netRun, error) {
 			if es.IPAMConfig != nil {
 				a.IP = es.IPAMConfig.IPv4Address
 			}
-			if len(es.MacAddress) > 0 && (es.IPAMConfig == nil || !generatedMAC(es)) {
+			if len(es.MacAddress) > 0 && !dockermac.Generated(es.MacAddress, es.IPAddress) {
 				a.MAC = net.HardwareAddr(es.MacAddress)
 			}
 		}
@@ -57,16 +58,6 @@ func (s *Server) allocateNetwork(rec *container.Record) (*netRun, error) {
 		return nil, err
 	}
 	return &netRun{sb: sb, res: res}, nil
-}
-
-// generatedMAC reports whether an endpoint's MAC is one hull made from
-// its address at an earlier start (not asked for).
-func generatedMAC(es *mobynetwork.EndpointSettings) bool {
-	if !es.IPAddress.Is4() {
-		return false
-	}
-	b := es.IPAddress.As4()
-	return slices.Equal(es.MacAddress, mobynetwork.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]})
 }
 
 // portRequests turns the container's -p bindings and -P into the ports
@@ -91,18 +82,11 @@ func portRequests(rec *container.Record) ([]network.PortRequest, error) {
 				pr.HostIP = netip.Addr{} // every address
 			}
 			if b.HostPort != "" {
-				lo, hi, _ := strings.Cut(b.HostPort, "-")
-				l, err := strconv.ParseUint(lo, 10, 16)
+				first, last, err := network.ParsePortRange(b.HostPort)
 				if err != nil {
-					return nil, fmt.Errorf("invalid host port %q", b.HostPort)
+					return nil, fmt.Errorf("invalid host port %q: %w", b.HostPort, err)
 				}
-				h := l
-				if hi != "" {
-					if h, err = strconv.ParseUint(hi, 10, 16); err != nil {
-						return nil, fmt.Errorf("invalid host port %q", b.HostPort)
-					}
-				}
-				pr.HostPortFirst, pr.HostPortLast = uint16(l), uint16(h)
+				pr.HostPortFirst, pr.HostPortLast = first, last
 			}
 			out = append(out, pr)
 		}

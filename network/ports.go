@@ -104,13 +104,13 @@ func ParsePublish(s string) ([]PortRequest, error) {
 		}
 		ip = a
 	}
-	c1, c2, err := portRange(ctrPart)
+	c1, c2, err := ParsePortRange(ctrPart)
 	if err != nil || c1 == 0 {
 		return nil, fmt.Errorf("invalid containerPort: %s", ctrPart)
 	}
 	var h1, h2 uint16
 	if hostPart != "" {
-		if h1, h2, err = portRange(hostPart); err != nil || h1 == 0 {
+		if h1, h2, err = ParsePortRange(hostPart); err != nil || h1 == 0 {
 			return nil, fmt.Errorf("invalid hostPort: %s", hostPart)
 		}
 	}
@@ -134,8 +134,9 @@ func ParsePublish(s string) ([]PortRequest, error) {
 	return out, nil
 }
 
-// portRange parses "80" or "8000-8010".
-func portRange(s string) (uint16, uint16, error) {
+// ParsePortRange parses "80" or "8000-8010" into its first and last
+// ports.
+func ParsePortRange(s string) (uint16, uint16, error) {
 	a, b, isRange := strings.Cut(s, "-")
 	lo, err := strconv.ParseUint(a, 10, 16)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/hull-project/hull/internal/atomicfile"
+	"github.com/hull-project/hull/internal/dockermac"
 	"github.com/hull-project/hull/internal/procstat"
 	"github.com/hull-project/hull/network/bridge"
 	"github.com/hull-project/hull/network/ipam"
@@ -183,12 +184,6 @@ func vethName(containerID, networkID string) string {
 	return "vh" + hex.EncodeToString(h[:])[:11]
 }
 
-// macFor is Docker's MAC for an IPv4 address: 02:42 and the address.
-func macFor(a netip.Addr) net.HardwareAddr {
-	b := a.As4()
-	return net.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]}
-}
-
 // Allocate reserves what the container asks for: an address on each
 // network and the published host ports. It returns the sandbox (owned
 // by the calling process until Wire) and the port reservation, which
@@ -288,7 +283,7 @@ func (s *Store) newEndpoint(sb *Sandbox, n *Network, a Attachment, index int) (*
 	}
 	mac := a.MAC
 	if mac == nil {
-		mac = macFor(ip)
+		mac = dockermac.For(ip)
 	}
 	e := &Endpoint{
 		NetworkID: n.ID, NetworkName: n.Name, EndpointID: newID(),

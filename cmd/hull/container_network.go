@@ -102,17 +102,12 @@ func parseExpose(s string) ([]mobynetwork.Port, string, error) {
 	if proto == "" {
 		proto = "tcp"
 	}
-	lo, hi, isRange := strings.Cut(ports, "-")
-	l, err := strconv.ParseUint(lo, 10, 16)
-	h := l
-	if err == nil && isRange {
-		h, err = strconv.ParseUint(hi, 10, 16)
-	}
-	if err != nil || l == 0 || h < l || (proto != "tcp" && proto != "udp" && proto != "sctp") {
+	l, h, err := network.ParsePortRange(ports)
+	if err != nil || l == 0 || (proto != "tcp" && proto != "udp" && proto != "sctp") {
 		return nil, "", fmt.Errorf("invalid range format for --expose: %s", s)
 	}
 	var out []mobynetwork.Port
-	for p := l; p <= h; p++ {
+	for p := int(l); p <= int(h); p++ {
 		port, ok := mobynetwork.PortFrom(uint16(p), mobynetwork.IPProtocol(proto))
 		if ok {
 			out = append(out, port)

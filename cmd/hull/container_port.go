@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/hull-project/hull/container"
+	"github.com/hull-project/hull/network"
 	mobynetwork "github.com/moby/moby/api/types/network"
 	"github.com/spf13/cobra"
 )
@@ -111,19 +111,12 @@ func matchPort(ports []mobynetwork.Port, v string) bool {
 	if proto == "" {
 		proto = "tcp"
 	}
-	lo, hi, isRange := strings.Cut(spec, "-")
-	l, err := strconv.ParseUint(lo, 10, 16)
+	l, h, err := network.ParsePortRange(spec)
 	if err != nil {
 		return false
 	}
-	h := l
-	if isRange {
-		if h, err = strconv.ParseUint(hi, 10, 16); err != nil {
-			return false
-		}
-	}
 	for _, p := range ports {
-		if string(p.Proto()) == proto && uint64(p.Num()) >= l && uint64(p.Num()) <= h {
+		if string(p.Proto()) == proto && p.Num() >= l && p.Num() <= h {
 			return true
 		}
 	}
