@@ -3,6 +3,7 @@ package container
 import (
 	"archive/tar"
 	"fmt"
+	digest "github.com/opencontainers/go-digest"
 	"io"
 	"path/filepath"
 	"slices"
@@ -87,22 +88,54 @@ func (s *Store) Changes(snaps *snapshot.Store, r *Record) ([]Change, error) {
 
 // diffLayer analyses the container's writable layer.
 func (s *Store) diffLayer(snaps *snapshot.Store, r *Record) (*layerDiff, error) {
-	lower, err := openLowerView(snaps, r)
+	d, err := diffUpper(snaps, r.Layers, r.Image, filepath.Join(s.Dir(r.ID), upperDir))
+	if err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", r.ShortID(), err)
+	}
+	return d, nil
+}
+
+// diffUpper analyses the overlay upper directory upperPath against the
+// layers (diffIDs, bottom first) of image below it.
+func diffUpper(snaps *snapshot.Store, layers []digest.Digest, image, upperPath string) (*layerDiff, error) {
+	lower, err := openLowerView(snaps, layers, image)
 	if err != nil {
 		return nil, err
 	}
 	defer lower.close()
-	upper, err := openRetry(unix.AT_FDCWD, filepath.Join(s.Dir(r.ID), upperDir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+	upper, err := openRetry(unix.AT_FDCWD, upperPath, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
 	if err != nil {
-		return nil, fmt.Errorf("changes of %s: open writable layer: %w", r.ShortID(), err)
+		return nil, fmt.Errorf("open writable layer: %w", err)
 	}
 	defer unix.Close(upper)
 	d := &layerDiff{lower: lower, keep: map[string]keepKind{}}
 	if _, _, err := d.walk(upper, ""); err != nil {
-		return nil, fmt.Errorf("changes of %s: %w", r.ShortID(), err)
+		return nil, err
 	}
 	slices.SortFunc(d.changes, func(a, b Change) int { return comparePaths(a.Path, b.Path) })
 	return d, nil
+}
+
+// WriteUpperLayer writes what an overlay upper directory changes over
+// layers (diffIDs, bottom first) as an OCI layer tar, as commit does for
+// a container (a build's RUN step uses it). It returns the number of
+// entries: 0 means no change.
+func WriteUpperLayer(snaps *snapshot.Store, layers []digest.Digest, upperPath string, w io.Writer) (int, error) {
+	d, err := diffUpper(snaps, layers, "being built", upperPath)
+	if err != nil {
+		return 0, err
+	}
+	if len(d.keep) == 0 {
+		return 0, nil
+	}
+	// The lower view was closed with diffUpper; writing needs only the
+	// upper directory and the analysis.
+	upper, err := openRetry(unix.AT_FDCWD, upperPath, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+	if err != nil {
+		return 0, fmt.Errorf("open writable layer: %w", err)
+	}
+	defer unix.Close(upper)
+	return d.writeLayer(upper, w)
 }
 
 // comparePaths orders paths component by component ("/a/b" before
@@ -241,17 +274,17 @@ type lowerView struct {
 	layers []int // O_PATH descriptors of the snapshot roots, topmost first
 }
 
-func openLowerView(snaps *snapshot.Store, r *Record) (*lowerView, error) {
+func openLowerView(snaps *snapshot.Store, layers []digest.Digest, image string) (*lowerView, error) {
 	v := &lowerView{}
-	for i := len(r.Layers) - 1; i >= 0; i-- {
-		if !snaps.Has(r.Layers[i]) {
+	for i := len(layers) - 1; i >= 0; i-- {
+		if !snaps.Has(layers[i]) {
 			v.close()
-			return nil, fmt.Errorf("layer %s of image %s is missing", r.Layers[i], r.Image)
+			return nil, fmt.Errorf("layer %s of image %s is missing", layers[i], image)
 		}
-		fd, err := openRetry(unix.AT_FDCWD, snaps.Path(r.Layers[i]), unix.O_PATH|unix.O_DIRECTORY)
+		fd, err := openRetry(unix.AT_FDCWD, snaps.Path(layers[i]), unix.O_PATH|unix.O_DIRECTORY)
 		if err != nil {
 			v.close()
-			return nil, fmt.Errorf("open layer %s: %w", r.Layers[i], err)
+			return nil, fmt.Errorf("open layer %s: %w", layers[i], err)
 		}
 		v.layers = append(v.layers, fd)
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"github.com/hull-project/hull/container"
 	"github.com/hull-project/hull/internal/atomicfile"
+	"github.com/hull-project/hull/network"
 	"github.com/hull-project/hull/spec"
 	"github.com/hull-project/hull/volume"
 	mobycontainer "github.com/moby/moby/api/types/container"
@@ -176,14 +177,14 @@ func containerResolvConf(rec *container.Record, nr *netRun) []byte {
 		// The embedded DNS server answers; it forwards to --dns or
 		// the host's servers.
 		opts := append([]string{"ndots:0"}, hc.DNSOptions...)
-		resolv = resolvConf(resolv, []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 11})}, hc.DNSSearch, opts)
+		resolv = network.ResolvConf(resolv, []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 11})}, hc.DNSSearch, opts)
 	case len(hc.DNS) > 0 || len(hc.DNSSearch) > 0 || len(hc.DNSOptions) > 0:
-		resolv = resolvConf(resolv, hc.DNS, hc.DNSSearch, hc.DNSOptions)
+		resolv = network.ResolvConf(resolv, hc.DNS, hc.DNSSearch, hc.DNSOptions)
 	}
 	if nr != nil && !nr.sb.DNS() && len(hc.DNS) == 0 {
 		// Loopback servers of the host are not reachable from the
 		// container's namespace.
-		resolv = withoutLoopbackServers(resolv)
+		resolv = network.WithoutLoopbackServers(resolv)
 	}
 	return resolv
 }
@@ -207,30 +208,6 @@ func etcMounts(dir string, user []spec.Mount) ([]spec.Mount, error) {
 	return mounts, nil
 }
 
-// withoutLoopbackServers drops nameservers on loopback addresses (a
-// host's local cache) from a resolv.conf; if none is left, it adds
-// Google's public servers, as Docker does.
-func withoutLoopbackServers(conf []byte) []byte {
-	var b bytes.Buffer
-	n := 0
-	for _, line := range strings.Split(string(conf), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "nameserver" {
-			if a, err := netip.ParseAddr(f[1]); err == nil && a.IsLoopback() {
-				continue
-			}
-			n++
-		}
-		if line != "" {
-			b.WriteString(line + "\n")
-		}
-	}
-	if n == 0 {
-		b.WriteString("nameserver 8.8.8.8\nnameserver 8.8.4.4\n")
-	}
-	return b.Bytes()
-}
-
 // RemoveContainer deletes a stopped container and, if volumes is set,
 // its anonymous volumes (rm -v, --rm).
 func RemoveContainer(cs *container.Store, vs *volume.Store, rec *container.Record, volumes bool) error {
@@ -250,33 +227,4 @@ func RemoveContainer(cs *container.Store, vs *volume.Store, rec *container.Recor
 // remove is the --rm removal after the last run.
 func (s *Server) remove(rec *container.Record) error {
 	return RemoveContainer(s.cfg.Containers, s.cfg.Volumes, rec, true)
-}
-
-// resolvConf rewrites a resolv.conf with --dns servers, --dns-search
-// domains and --dns-option options in place of the host's.
-func resolvConf(host []byte, servers []netip.Addr, search, options []string) []byte {
-	var b bytes.Buffer
-	for _, line := range strings.Split(string(host), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		switch {
-		case f[0] == "nameserver" && len(servers) > 0,
-			(f[0] == "search" || f[0] == "domain") && len(search) > 0,
-			f[0] == "options" && len(options) > 0:
-			continue
-		}
-		b.WriteString(line + "\n")
-	}
-	for _, s := range servers {
-		b.WriteString("nameserver " + s.String() + "\n")
-	}
-	if len(search) > 0 {
-		b.WriteString("search " + strings.Join(search, " ") + "\n")
-	}
-	if len(options) > 0 {
-		b.WriteString("options " + strings.Join(options, " ") + "\n")
-	}
-	return b.Bytes()
 }
