@@ -666,3 +666,19 @@ func PreserveTrailingDotOrSeparator(cleaned, original string) string {
 	}
 	return cleaned
 }
+
+// ArchiveDir writes a tar archive of the directory tree at dir to w, the
+// way Export writes a container's (sorted, no symlink followed); a build
+// uses it for --output type=tar.
+func ArchiveDir(dir string, w io.Writer) error {
+	dfd, err := openRetry(unix.AT_FDCWD, dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+	if err != nil {
+		return fmt.Errorf("archive %s: %w", dir, err)
+	}
+	defer unix.Close(dfd)
+	a := newArchiver(w)
+	if err := a.addTree(dfd, ""); err != nil {
+		return err
+	}
+	return a.close()
+}

@@ -42,3 +42,26 @@ hull exec tour sh -c 'echo "exec in $(hostname): $(id)"'
 hull stop -t 1 tour
 hull ps -a --filter name=tour
 hull rm tour
+
+# Docker's "getting started": build an image that serves a page, run it
+# detached with a published port, fetch the page from the host, ps, logs,
+# stop and remove it.
+app=$work/app
+mkdir -p "$app/site"
+printf '%s\n' 'FROM busybox' 'COPY site/ /www/' \
+	'RUN echo "built at $(date -u +%FT%TZ)" > /www/built.txt' 'EXPOSE 80' \
+	'CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]' >"$app/Dockerfile"
+echo '<h1>Hello from hull</h1>' >"$app/site/index.html"
+hull build -t getting-started "$app"
+hull run -d --name web -p 127.0.0.1:8080:80 getting-started
+page=
+for _ in $(seq 50); do
+	page=$(busybox wget -q -O- http://127.0.0.1:8080/ 2>/dev/null) && break
+	sleep 0.1
+done
+echo "+ wget -qO- http://127.0.0.1:8080/" >&2
+echo "$page"
+hull ps
+hull logs web
+hull stop -t 1 web
+hull rm web

@@ -138,6 +138,9 @@ func newRootCommand(c *cli) *cobra.Command {
 		newVersionCommand(c),
 		newInfoCommand(c),
 		newImageCommand(c),
+		newBuildCommand(c),
+		newBuilderCommand(c),
+		newBuildxCommand(c),
 		newSystemCommand(c),
 		newRuntimeCommand(c),
 		newMonitorCommand(c),
@@ -215,6 +218,7 @@ func newImageCommand(c *cli) *cobra.Command {
 	rm.Use = "rm [OPTIONS] IMAGE [IMAGE...]"
 	rm.Aliases = []string{"rmi", "remove"}
 	cmd.AddCommand(
+		newBuildCommand(c),
 		newHistoryCommand(c),
 		newImportCommand(c),
 		newLoadCommand(c),

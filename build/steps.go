@@ -1,0 +1,455 @@
+package build
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hull-project/hull/build/buildctx"
+	"github.com/hull-project/hull/container"
+	"github.com/hull-project/hull/snapshot"
+	"github.com/hull-project/hull/spec"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/sys/user"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// runCmd runs a RUN instruction.
+func (sr *stageRun) runCmd(ctx context.Context, c *instructions.RunCommand) error {
+	if err := c.Expand(sr.expander()); err != nil {
+		return err
+	}
+	argv := sr.argv(c.ShellDependantCmdLine)
+	if len(c.Files) > 0 {
+		// RUN <<EOF: the heredoc is the script the shell runs.
+		if !c.PrependShell || len(c.Files) != 1 || !strings.HasPrefix(strings.TrimSpace(strings.Join(c.CmdLine, " ")), "<<") {
+			return fmt.Errorf("this heredoc form of RUN is not supported: use RUN <<EOF … EOF alone on the line")
+		}
+		shell := sr.st.cfg.Config.Shell
+		if len(shell) == 0 {
+			shell = []string{"/bin/sh", "-c"}
+		}
+		argv = append(append([]string{}, shell...), c.Files[0].Data)
+	}
+	netMode := instructions.GetNetwork(c)
+	switch netMode {
+	case "", instructions.NetworkDefault:
+		netMode = sr.bd.opts.Network
+	case instructions.NetworkNone, instructions.NetworkHost:
+	default:
+		return fmt.Errorf("RUN --network=%s is not supported", netMode)
+	}
+	env := sr.st.cfg.Config.Env
+	for _, k := range sr.args.Keys() {
+		if _, set := lookupEnv(env, k); !set {
+			v, _ := sr.args.Get(k)
+			env = append(env, k+"="+v)
+		}
+	}
+	for _, k := range proxyArgs {
+		if v, ok := sr.bd.opts.BuildArgs[k]; ok {
+			env = setEnv(env, k, v)
+		}
+	}
+	mounts, mountKey, cleanup, err := sr.runMounts(ctx, instructions.GetMounts(c))
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	createdBy := "RUN " + strings.Join(argv, " ") + " # buildkit"
+	key := strings.Join([]string{"run", jsonArray(argv), jsonArray(env), sr.st.cfg.Config.User, sr.st.cfg.Config.WorkingDir, netMode, mountKey, jsonArray(sr.bd.opts.ExtraHosts)}, "\x00")
+	rs := runSpec{argv: argv, env: env, network: netMode, mounts: mounts, hosts: sr.bd.opts.ExtraHosts}
+	return sr.layerStep(ctx, key, createdBy, func(step int) (*cachedLayer, error) {
+		out := &prefixWriter{bd: sr.bd, prefix: "#" + strconv.Itoa(step) + " "}
+		return sr.bd.run(ctx, sr.st, rs, out)
+	})
+}
+
+func lookupEnv(env []string, k string) (string, bool) {
+	for _, e := range env {
+		if name, v, _ := strings.Cut(e, "="); name == k {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// runMounts turns RUN --mount flags into mounts: cache (a directory kept
+// across builds), tmpfs, secret (a file given with --secret, never in a
+// layer) and bind (read-only from the context or another stage). It also
+// returns what of them belongs in the step's cache key.
+func (sr *stageRun) runMounts(ctx context.Context, ms []*instructions.Mount) ([]spec.Mount, string, func(), error) {
+	var out []spec.Mount
+	var key []string
+	var cleanups []func()
+	cleanup := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	for _, m := range ms {
+		target := m.Target
+		if target != "" && !path.IsAbs(target) {
+			target = path.Join(orRoot(sr.st.cfg.Config.WorkingDir), target)
+		}
+		switch m.Type {
+		case instructions.MountTypeCache:
+			id := m.CacheID
+			if id == "" {
+				id = target
+			}
+			sum := sha256.Sum256([]byte(id))
+			dir := filepath.Join(sr.bd.Dir, "mounts", hex.EncodeToString(sum[:16]))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, "", cleanup, err
+			}
+			opts := []string{"rbind"}
+			if m.ReadOnly {
+				opts = append(opts, "ro")
+			}
+			out = append(out, spec.Mount{Type: "bind", Source: dir, Target: target, Options: opts})
+			key = append(key, "cache:"+target)
+		case instructions.MountTypeTmpfs:
+			out = append(out, spec.Mount{Type: "tmpfs", Source: "tmpfs", Target: target, Options: []string{"nosuid", "nodev"}})
+			key = append(key, "tmpfs:"+target)
+		case instructions.MountTypeSecret:
+			id := m.CacheID
+			if id == "" {
+				id = path.Base(m.Target)
+			}
+			src, ok := sr.bd.opts.Secrets[id]
+			if !ok {
+				if m.Required {
+					return nil, "", cleanup, fmt.Errorf("secret %s not provided (use --secret id=%s,src=FILE)", id, id)
+				}
+				continue
+			}
+			if target == "" {
+				target = "/run/secrets/" + id
+			}
+			out = append(out, spec.Mount{Type: "bind", Source: src, Target: target, Options: []string{"bind", "ro"}})
+			key = append(key, "secret:"+id+":"+target)
+		case instructions.MountTypeBind:
+			src := m.Source
+			var root, rootKey string
+			if m.From == "" {
+				root = sr.bd.opts.Context.Dir()
+				spec := buildctx.CopySpec{Sources: []string{orDot(src)}, Dest: "/"}
+				sum, err := sr.bd.opts.Context.Checksum(spec)
+				if err != nil {
+					return nil, "", cleanup, err
+				}
+				rootKey = "context:" + sum.String()
+			} else {
+				mnt, k, done, err := sr.mountFrom(ctx, m.From)
+				cleanups = append(cleanups, done)
+				if err != nil {
+					return nil, "", cleanup, err
+				}
+				root, rootKey = mnt, k
+			}
+			srcPath := filepath.Join(root, filepath.Clean("/"+src))
+			// BuildKit's bind mounts may be writable for the step,
+			// the writes thrown away; read-only is as close as a bind
+			// of the real context can safely get.
+			out = append(out, spec.Mount{Type: "bind", Source: srcPath, Target: target, Options: []string{"rbind", "ro"}})
+			key = append(key, "bind:"+rootKey+":"+src+":"+target)
+		default:
+			return nil, "", cleanup, fmt.Errorf("RUN --mount=type=%s is not supported", m.Type)
+		}
+	}
+	return out, strings.Join(key, "\x00"), cleanup, nil
+}
+
+func orRoot(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+func orDot(p string) string {
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// mountFrom mounts a stage's (or image's) file system read-only and
+// returns its directory, the cache key of its content and the unmount.
+func (sr *stageRun) mountFrom(ctx context.Context, from string) (string, string, func(), error) {
+	st, err := sr.fromState(ctx, from)
+	if err != nil {
+		return "", "", func() {}, err
+	}
+	dir, err := os.MkdirTemp(sr.bd.tmp, "from")
+	if err != nil {
+		return "", "", func() {}, err
+	}
+	layers := st.diffIDs()
+	done := func() {
+		_ = container.UnmountRootfs(dir)
+		_ = os.RemoveAll(dir)
+	}
+	if len(layers) == 0 {
+		return dir, st.key.String(), done, nil
+	}
+	o := snapshot.Overlay{}
+	for i := len(layers) - 1; i >= 0; i-- {
+		o.Lower = append(o.Lower, sr.bd.images.Snapshots().Path(layers[i]))
+	}
+	if err := o.Mount(dir); err != nil {
+		return "", "", done, fmt.Errorf("mount %s: %w", from, err)
+	}
+	return dir, st.key.String(), done, nil
+}
+
+// fromState is the state --from names: an earlier stage (by name or
+// index) or an image.
+func (sr *stageRun) fromState(ctx context.Context, from string) (*state, error) {
+	byName := map[string]*stagePlan{}
+	for _, s := range sr.bd.plan.stages[:sr.sp.index] {
+		if s.stage.Name != "" {
+			byName[strings.ToLower(s.stage.Name)] = s
+		}
+	}
+	if s := lookupStage(byName, sr.bd.plan.stages[:sr.sp.index], from); s != nil {
+		return sr.bd.stage(ctx, s)
+	}
+	img, err := sr.bd.baseImage(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	return imageState(img)
+}
+
+// copyFlags are COPY's and ADD's flags.
+type copyFlags struct {
+	from, chown, chmod string
+	exclude            []string
+	link, add, parents bool
+	checksum           string
+	unpack             *bool
+}
+
+// copyCmd runs COPY or ADD.
+func (sr *stageRun) copyCmd(ctx context.Context, sd instructions.SourcesAndDest, f copyFlags, name, original string) error {
+	if f.parents {
+		return fmt.Errorf("%s --parents is not supported", name)
+	}
+	dest := sd.DestPath
+	if !path.IsAbs(dest) {
+		dest = path.Join(orRoot(sr.st.cfg.Config.WorkingDir), dest)
+		if strings.HasSuffix(sd.DestPath, "/") || sd.DestPath == "." {
+			dest += "/"
+		}
+	}
+	lower := newLowerFS(sr.bd.images.Snapshots(), sr.st.diffIDs())
+	cs := buildctx.CopySpec{Sources: sd.SourcePaths, Dest: dest, Exclude: f.exclude}
+	if t := sr.bd.opts.SourceDateEpoch; t != nil {
+		cs.Time = t
+	}
+	if f.chown != "" {
+		o, err := resolveOwner(lower, f.chown)
+		if err != nil {
+			return err
+		}
+		cs.Chown = &o
+	}
+	if f.chmod != "" {
+		m, err := strconv.ParseUint(f.chmod, 8, 32)
+		if err != nil || m > 0o7777 {
+			return fmt.Errorf("invalid --chmod %q: want an octal mode", f.chmod)
+		}
+		mode := fs.FileMode(m)
+		cs.Chmod = &mode
+	}
+	bctx := sr.bd.opts.Context
+	keySrc := ""
+	var done func()
+	switch {
+	case len(sd.SourceContents) > 0:
+		// COPY <<EOF /file: the heredocs are the sources.
+		dir, err := os.MkdirTemp(sr.bd.tmp, "heredoc")
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, c := range sd.SourceContents {
+			if err := os.WriteFile(filepath.Join(dir, c.Path), []byte(c.Data), 0o644); err != nil {
+				return err
+			}
+			names = append(names, c.Path)
+		}
+		if bctx, err = buildctx.FromDirNoIgnore(dir); err != nil {
+			return err
+		}
+		cs.Sources = names
+	case f.from != "":
+		mnt, k, d, err := sr.mountFrom(ctx, f.from)
+		done = d
+		if err != nil {
+			return err
+		}
+		if bctx, err = buildctx.FromDirNoIgnore(mnt); err != nil {
+			return err
+		}
+		keySrc = "from:" + k
+	case f.add && anyURL(sd.SourcePaths):
+		if !allURL(sd.SourcePaths) {
+			return fmt.Errorf("ADD: mixing URLs and local sources in one instruction is not supported")
+		}
+		dir, err := os.MkdirTemp(sr.bd.tmp, "url")
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, u := range sd.SourcePaths {
+			p, err := buildctx.FetchURL(ctx, u, dir, digestOrEmpty(f.checksum))
+			if err != nil {
+				return err
+			}
+			names = append(names, filepath.Base(p))
+		}
+		if bctx, err = buildctx.FromDirNoIgnore(dir); err != nil {
+			return err
+		}
+		cs.Sources = names
+	}
+	if done != nil {
+		defer done()
+	}
+	cs.Extract = f.add && (f.unpack == nil || *f.unpack) && !anyURL(sd.SourcePaths)
+	if f.add && f.unpack != nil && *f.unpack {
+		cs.Extract = true
+	}
+	var sum string
+	if keySrc != "" {
+		sum = keySrc
+	} else {
+		d, err := bctx.Checksum(cs)
+		if err != nil {
+			return err
+		}
+		sum = d.String()
+	}
+	createdBy := original + " # buildkit"
+	key := strings.Join([]string{strings.ToLower(name), original, dest, f.chown, f.chmod, strings.Join(f.exclude, ","), sum}, "\x00")
+	return sr.layerStep(ctx, key, createdBy, func(int) (*cachedLayer, error) {
+		return sr.bd.storeLayer(ctx, func(w io.Writer) (int64, error) { return bctx.WriteLayer(w, cs, lower) })
+	})
+}
+
+func anyURL(srcs []string) bool {
+	for _, s := range srcs {
+		if isURL(s) {
+			return true
+		}
+	}
+	return false
+}
+
+func allURL(srcs []string) bool {
+	for _, s := range srcs {
+		if !isURL(s) {
+			return false
+		}
+	}
+	return true
+}
+
+func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
+
+// resolveOwner resolves --chown's user[:group] with the image's
+// /etc/passwd and /etc/group (names) or as numbers.
+func resolveOwner(lower *lowerFS, s string) (buildctx.Owner, error) {
+	u, g, hasGroup := strings.Cut(s, ":")
+	var o buildctx.Owner
+	uid, err := strconv.Atoi(u)
+	if err != nil {
+		users, perr := user.ParsePasswdFilter(readLower(lower, "/etc/passwd"), func(x user.User) bool { return x.Name == u })
+		if perr != nil || len(users) == 0 {
+			return o, fmt.Errorf("unable to find user %s: no matching entries in passwd file", u)
+		}
+		uid = users[0].Uid
+		if !hasGroup {
+			o.GID = users[0].Gid
+		}
+	} else if !hasGroup {
+		o.GID = uid
+	}
+	o.UID = uid
+	if hasGroup {
+		gid, err := strconv.Atoi(g)
+		if err != nil {
+			groups, perr := user.ParseGroupFilter(readLower(lower, "/etc/group"), func(x user.Group) bool { return x.Name == g })
+			if perr != nil || len(groups) == 0 {
+				return o, fmt.Errorf("unable to find group %s: no matching entries in group file", g)
+			}
+			gid = groups[0].Gid
+		}
+		o.GID = gid
+	}
+	return o, nil
+}
+
+// readLower reads a file of the lower file system (empty if missing).
+func readLower(l *lowerFS, p string) io.Reader {
+	rel := strings.TrimPrefix(path.Clean(p), "/")
+	for _, d := range l.dirs {
+		_, found, gone := lookupIn(d, rel)
+		if gone {
+			break
+		}
+		if found {
+			b, err := os.ReadFile(filepath.Join(d, rel))
+			if err == nil {
+				return bytes.NewReader(b)
+			}
+			break
+		}
+	}
+	return bytes.NewReader(nil)
+}
+
+// mkdirLayer is a layer with directory p and its parents that lower
+// lacks, 0755 and root-owned, as WORKDIR makes them.
+func mkdirLayer(lower *lowerFS, p string, mtime time.Time) func(io.Writer) (int64, error) {
+	return func(w io.Writer) (int64, error) {
+		tw := tar.NewWriter(w)
+		rel := strings.Trim(path.Clean(p), "/")
+		parts := strings.Split(rel, "/")
+		for i := range parts {
+			name := strings.Join(parts[:i+1], "/") + "/"
+			if fi, err := lower.Lstat("/" + name); err == nil && fi.IsDir() {
+				continue
+			}
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755, ModTime: mtime, Format: tar.FormatPAX}); err != nil {
+				return 0, err
+			}
+		}
+		if err := tw.Close(); err != nil {
+			return 0, err
+		}
+		return int64(len(parts)), nil
+	}
+}
+
+// digestOrEmpty parses ADD --checksum (empty: none).
+func digestOrEmpty(s string) digest.Digest {
+	if s == "" {
+		return ""
+	}
+	return digest.Digest(s)
+}
