@@ -19,7 +19,9 @@ import (
 type plan struct {
 	stages []*stagePlan
 	target *stagePlan
-	lex    *shell.Lex
+	// escape is the Dockerfile's escape character (a shell.Lex is not
+	// safe for concurrent use: stages build in parallel).
+	escape rune
 	// global are the ARGs of the global scope (declared before FROM,
 	// with --build-arg values) plus the predefined platform ARGs.
 	global *vars
@@ -83,7 +85,7 @@ func parse(df []byte, name string, buildArgs map[string]string, target string) (
 	if len(stages) == 0 {
 		return nil, fmt.Errorf("%s: no build stage in current context (a Dockerfile needs a FROM)", name)
 	}
-	p := &plan{lex: shell.NewLex(res.EscapeToken), global: newVars(), used: map[string]bool{}}
+	p := &plan{escape: res.EscapeToken, global: newVars(), used: map[string]bool{}}
 	for k, v := range predefinedArgs() {
 		p.global.set(k, v)
 	}
@@ -189,7 +191,7 @@ func (p *plan) mark(sp *stagePlan) {
 // expand expands variables in word as the Dockerfile's shell would
 // (${VAR:-default} and the other forms), with vars v.
 func (p *plan) expand(word string, v *vars) (string, error) {
-	out, _, err := p.lex.ProcessWord(word, v)
+	out, _, err := shell.NewLex(p.escape).ProcessWord(word, v)
 	return out, err
 }
 

@@ -285,6 +285,15 @@ func newMatcher(patterns []string) (*matcher, error) {
 	}
 	m := &matcher{pm: pm, patterns: patterns}
 	for _, p := range pm.Patterns() {
+		// patternmatcher compiles a pattern into a regexp when first used;
+		// some that filepath.Match accepts ("\\1") do not compile.
+		one, err := patternmatcher.New([]string{p.String()})
+		if err == nil {
+			_, err = one.MatchesOrParentMatches("x")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("invalid pattern %q: %w", p.String(), err)
+		}
 		if p.Exclusion() {
 			m.excl = append(m.excl, strings.Split(p.String(), "/"))
 		}

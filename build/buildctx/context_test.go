@@ -65,6 +65,17 @@ func TestIgnored(t *testing.T) {
 			included: []string{"src", "src/main.go", "go.mod"},
 		},
 		{
+			// BuildKit walks the context with MatchesUsingParentResults, for
+			// which an exception that matched only a parent directory (while
+			// nothing was excluded yet) does not carry down to the files.
+			// patternmatcher's MatchesOrParentMatches would not ignore
+			// src/vendor/lib.go here.
+			name:     "exception on a parent, as BuildKit's walk has it",
+			ignore:   "src/**/*.go\n!src/vendor\n",
+			ignored:  []string{"src/main.go", "src/vendor/lib.go"},
+			included: []string{"src/vendor", "src/vendor/README"},
+		},
+		{
 			name:     "question mark and classes",
 			ignore:   "file?.txt\n[ab]*.bin\n",
 			ignored:  []string{"file1.txt", "a.bin", "bcd.bin"},

@@ -22,14 +22,14 @@ func TestFetchURL(t *testing.T) {
 		w.Write([]byte(body))
 	})
 	mux.HandleFunc("/nodate", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) })
-	mux.HandleFunc("/download/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Disposition", `attachment; filename="../../report.pdf"`)
-		w.Write([]byte(body))
-	})
+	mux.HandleFunc("/download/", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
+		}
+		if r.URL.Query().Has("cd") {
+			w.Header().Set("Content-Disposition", `attachment; filename="../../report.pdf"`)
 		}
 		w.Write([]byte(body))
 	})
@@ -47,7 +47,8 @@ func TestFetchURL(t *testing.T) {
 	}{
 		{name: "last modified", path: "/files/app.tar.gz", file: "app.tar.gz", mtime: modified},
 		{name: "no date", path: "/nodate?x=1", file: "nodate", mtime: time.Unix(0, 0)},
-		{name: "content disposition", path: "/download/", file: "report.pdf", mtime: time.Unix(0, 0)},
+		{name: "trailing slash", path: "/download/", file: "download", mtime: time.Unix(0, 0)},
+		{name: "content disposition", path: "/?cd=1", file: "report.pdf", mtime: time.Unix(0, 0)},
 		{name: "unnamed", path: "/", file: "__unnamed__", mtime: time.Unix(0, 0)},
 		{name: "checksum", path: "/files/app.tar.gz", checksum: good, file: "app.tar.gz", mtime: modified},
 		{name: "checksum sha512", path: "/nodate", checksum: digest.SHA512.FromString(body), file: "nodate", mtime: time.Unix(0, 0)},

@@ -79,16 +79,6 @@ func FuzzDockerignore(f *testing.F) {
 				}
 			}
 		}
-		// Patternmatcher's other entry point agrees with the chained one.
-		for _, p := range names {
-			alt, err := m.pm.MatchesOrParentMatches(p)
-			if err != nil {
-				return // a pattern that fails to compile fails everywhere
-			}
-			if alt != c.Ignored(p) {
-				t.Errorf("%q: MatchesOrParentMatches %v, chained %v (patterns %q)", p, alt, c.Ignored(p), patterns)
-			}
-		}
 		w := &walker{root: dir, ignore: m}
 		nodes, err := w.children("", "", zeroInfo, zeroInfo)
 		if err != nil {
