@@ -204,6 +204,37 @@ func Prune(dir string) (int, error) {
 	return n, nil
 }
 
+// CacheLayers lists the layers (diffIDs; their blobs are stored under the
+// same digest) the build cache under dir refers to, so that the image
+// store's GC keeps them.
+func CacheLayers(dir string) ([]digest.Digest, error) {
+	var out []digest.Digest
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || filepath.Ext(p) != ".json" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		var e cacheEntry
+		if json.Unmarshal(b, &e) == nil && e.Layer != nil {
+			out = append(out, e.Layer.DiffID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build cache: %w", err)
+	}
+	return out, nil
+}
+
 // stepKey chains a step's key from its parent's and what describes it.
 func stepKey(parent digest.Digest, parts ...string) digest.Digest {
 	d := digest.SHA256.Digester()

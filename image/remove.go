@@ -156,6 +156,10 @@ type GCReport struct {
 // an image still needs, such as a container's image layers.
 type SnapshotRootsFunc func() ([]digest.Digest, error)
 
+// (GC keeps the snapshots of the digests such a function returns, and
+// the blobs of the same digests: uncompressed layers, whose blob digest
+// is their diffID, as the build cache keeps them.)
+
 // GC deletes blobs and snapshots that no image record references. It runs
 // only if no writer holds a lease; otherwise it reports Skipped and the
 // next GC collects.
@@ -204,7 +208,10 @@ func (s *Store) GC(extra SnapshotRootsFunc) (GCReport, error) {
 			return rep, fmt.Errorf("gc: %w (nothing was deleted)", err)
 		}
 		for _, d := range roots {
+			// An extra root keeps its snapshot and, where the layer
+			// is stored uncompressed (a build cache's), its blob.
 			liveSnaps[d] = true
+			liveBlobs[d] = true
 		}
 	}
 	err = s.content.Walk(func(d digest.Digest, size int64) error {

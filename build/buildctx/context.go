@@ -218,9 +218,14 @@ func (c *Context) IgnorePatterns() []string {
 }
 
 // Ignored reports whether the ignore file excludes the path rel (relative
-// to the context root; a leading "/" is allowed), with Docker's semantics:
-// a path is excluded when it or one of its parents matches a pattern and
-// no later "!" exception matches it or one of its parents. An excluded
+// to the context root; a leading "/" is allowed), with the semantics of
+// BuildKit's context walk (patternmatcher's MatchesUsingParentResults
+// applied from the root down): a path is excluded when it or one of its
+// parents matches a pattern and no later "!" exception matches it or one
+// of its parents. (One corner differs from MatchesOrParentMatches: an
+// exception that matched only a parent while nothing above it was
+// excluded does not carry down; with "src/**/*.go" and "!src/vendor",
+// src/vendor/lib.go is excluded, as with `docker build`.) An excluded
 // directory can still hold files an exception brings back; COPY then sees
 // the directory with just those files.
 func (c *Context) Ignored(rel string) bool {
@@ -286,7 +291,7 @@ func newMatcher(patterns []string) (*matcher, error) {
 	m := &matcher{pm: pm, patterns: patterns}
 	for _, p := range pm.Patterns() {
 		// patternmatcher compiles a pattern into a regexp when first used;
-		// some that filepath.Match accepts ("\\1") do not compile.
+		// some that filepath.Match accepts (`\1`) do not compile.
 		one, err := patternmatcher.New([]string{p.String()})
 		if err == nil {
 			_, err = one.MatchesOrParentMatches("x")

@@ -151,8 +151,8 @@ func TestIgnoreFileChoice(t *testing.T) {
 
 func TestFromDirErrors(t *testing.T) {
 	dir := t.TempDir()
-	mkTree(t, dir, f("file", ""), f("bad/.dockerignore", "[\n"))
-	for _, p := range []string{filepath.Join(dir, "nosuch"), filepath.Join(dir, "file"), filepath.Join(dir, "bad")} {
+	mkTree(t, dir, f("file", ""), f("bad/.dockerignore", "[\n"), f("regexp/.dockerignore", "ok\n!\\1\n"))
+	for _, p := range []string{filepath.Join(dir, "nosuch"), filepath.Join(dir, "file"), filepath.Join(dir, "bad"), filepath.Join(dir, "regexp")} {
 		if c, err := FromDir(p, ""); err == nil {
 			c.Close()
 			t.Errorf("FromDir(%s) succeeded", p)

@@ -249,6 +249,9 @@ func (p *plan) makeDirs(dir string, mode uint32, last unix.Timespec) error {
 	comps := strings.Split(dir, "/")
 	for i := range comps {
 		name := strings.Join(comps[:i+1], "/")
+		if err := checkName(name); err != nil {
+			return err
+		}
 		if e, ok := p.entries[name]; ok {
 			if e.hdr.Typeflag != tar.TypeDir {
 				return fmt.Errorf("mkdir /%s: not a directory", name)
@@ -304,9 +307,8 @@ func (p *plan) addNodes(root *os.Root, base string, nodes []node, archive bool) 
 	for i := range nodes {
 		n := &nodes[i]
 		name := joinRel(base, n.rel)
-		_, b := splitName(name)
-		if strings.HasPrefix(b, whiteoutPrefix) {
-			return fmt.Errorf("copy to /%s: names starting with %q cannot be stored in a layer", name, whiteoutPrefix)
+		if err := checkName(name); err != nil {
+			return err
 		}
 		hdr := p.header(n, name, archive)
 		if err := p.replace(name, hdr.Typeflag == tar.TypeDir, archive); err != nil {
@@ -341,6 +343,15 @@ func (p *plan) replace(name string, isDir, archive bool) error {
 	default:
 		return fmt.Errorf("cannot replace to directory /%s with file", name)
 	}
+}
+
+// checkName refuses names a layer cannot hold: a base name starting with
+// ".wh." would read as a whiteout.
+func checkName(name string) error {
+	if _, b := splitName(name); strings.HasPrefix(b, whiteoutPrefix) {
+		return fmt.Errorf("copy to /%s: names starting with %q cannot be stored in a layer", name, whiteoutPrefix)
+	}
+	return nil
 }
 
 // dropBelow removes the entries under the directory name.

@@ -293,6 +293,11 @@ func TestCopyRules(t *testing.T) {
 			err:  `names starting with ".wh." cannot be stored`,
 		},
 		{
+			name: "whiteout names are refused in the destination too",
+			spec: CopySpec{Sources: []string{"a.txt"}, Dest: "/.wh.dir/x"},
+			err:  `names starting with ".wh." cannot be stored`,
+		},
+		{
 			name: "fifo",
 			ctx:  []fsEnt{fifo("fifo")},
 			spec: CopySpec{Sources: []string{"fifo"}, Dest: "/fifo", Chown: owner(3, 4)},
@@ -431,4 +436,71 @@ func TestSpecialNames(t *testing.T) {
 	if len(got) != len(names)+2 { // s and s/d
 		t.Errorf("got %d entries: %q", len(got), keys(got))
 	}
+}
+
+func TestParseChmod(t *testing.T) {
+	tests := []struct {
+		in   string
+		want os.FileMode
+		err  bool
+	}{
+		{"644", 0o644, false},
+		{"0755", 0o755, false},
+		{"4755", 0o755 | os.ModeSetuid, false},
+		{"7777", 0o777 | os.ModeSetuid | os.ModeSetgid | os.ModeSticky, false},
+		{"0", 0, false},
+		{"10000", 0, true},
+		{"64a", 0, true},
+		{"u+x", 0, true},
+		{"", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseChmod(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("ParseChmod(%q) = %v, %v", tt.in, got, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "invalid chmod parameter: '"+tt.in+"'. it should be octal string and between 0 and 07777") {
+			t.Errorf("ParseChmod(%q) error %q", tt.in, err)
+		}
+	}
+	// Unix special bits given directly are taken too.
+	raw := os.FileMode(0o4750)
+	if m, _ := (&CopySpec{Chmod: &raw}).unixMode(); m != 0o4750 {
+		t.Errorf("unixMode(0o4750) = %o", m)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	c := newCtx(t, append(append([]fsEnt{}, baseCtx...), f(".dockerignore", "b.txt\n"))...)
+	spec := CopySpec{Sources: []string{"."}, Dest: "/app/"}
+	want, err := c.Checksum(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, wantLayer := layer(t, c, spec, nil)
+	done := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			if i%2 == 0 {
+				d, err := c.Checksum(spec)
+				if err == nil && d != want {
+					err = fmt.Errorf("checksum %s, want %s", d, want)
+				}
+				done <- err
+				return
+			}
+			var buf strings.Builder
+			_, err := c.WriteLayer(&buf, spec, nil)
+			if err == nil && !strings.Contains(buf.String(), "dA") {
+				err = fmt.Errorf("layer lacks content")
+			}
+			done <- err
+		}()
+	}
+	for range 16 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	_ = wantLayer
 }

@@ -26,6 +26,7 @@ type NotFoundError struct {
 	Path string
 }
 
+// Error is `"<path>": not found`.
 func (e *NotFoundError) Error() string { return strconv.Quote(e.Path) + ": not found" }
 
 // Unwrap returns fs.ErrNotExist.

@@ -132,3 +132,30 @@ func tarNames(t *testing.T, p string) string {
 	}
 	return strings.Join(names, " ")
 }
+
+// The build cache's layers survive the image store's GC (rmi, image
+// prune) until builder prune: a rebuild after rmi is all cached.
+func TestBuildCacheSurvivesGC(t *testing.T) {
+	e := newLC(t)
+	ctxDir := filepath.Join(e.dir, "ctx")
+	writeTree(t, ctxDir, map[string]string{
+		"Dockerfile": "FROM busybox AS a\nRUN echo a > /a\nFROM busybox\nCOPY --from=a /a /a\nRUN echo b > /b\n",
+	})
+	e.must("build", "-q", "-t", "gc:1", ctxDir)
+	e.must("rmi", "gc:1")
+	e.must("image", "prune", "-f")
+	r := e.must("build", "--progress", "plain", "-t", "gc:1", ctxDir)
+	if strings.Count(r.stderr, "CACHED") != 3 || strings.Contains(r.stderr, "DONE") {
+		t.Errorf("rebuild after rmi and image prune:\n%s", r.stderr)
+	}
+	e.must("rmi", "gc:1")
+	e.must("builder", "prune", "-f")
+	e.must("image", "prune", "-f")
+	r = e.must("build", "--progress", "plain", "-t", "gc:1", ctxDir)
+	if strings.Contains(r.stderr, "CACHED") {
+		t.Errorf("rebuild after builder prune used the cache:\n%s", r.stderr)
+	}
+	if got := e.must("run", "--rm", "gc:1", "cat", "/a", "/b").stdout; got != "a\nb\n" {
+		t.Errorf("run: %q", got)
+	}
+}

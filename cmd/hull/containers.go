@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"debug/elf"
+	"github.com/hull-project/hull/build"
 	"github.com/hull-project/hull/network"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/hull-project/hull/container"
@@ -153,7 +155,8 @@ func (c *cli) imageUsers() (func(digest.Digest) []string, error) {
 	return func(id digest.Digest) []string { return users[id] }, nil
 }
 
-// containerLayers lists every layer a container uses (GC roots).
+// containerLayers lists the layers GC must keep besides the images': every
+// layer a container uses and the build cache's.
 func (c *cli) containerLayers() ([]digest.Digest, error) {
 	cs, err := c.containerStore()
 	if err != nil {
@@ -167,7 +170,12 @@ func (c *cli) containerLayers() ([]digest.Digest, error) {
 	for _, r := range recs {
 		out = append(out, r.Layers...)
 	}
-	return out, nil
+	// The build cache's layers stay until `builder prune`.
+	cached, err := build.CacheLayers(filepath.Join(c.buildDir(), "cache"))
+	if err != nil {
+		return nil, err
+	}
+	return append(out, cached...), nil
 }
 
 // monitorIdle is how long an idle monitor waits (HULL_MONITOR_IDLE, a
