@@ -298,3 +298,29 @@ func TestBuildSecret(t *testing.T) {
 		t.Error("the secret is in the config")
 	}
 }
+
+// With SOURCE_DATE_EPOCH two builds from scratch (no cache) give the
+// same image, byte for byte: layer entries sorted, times clamped.
+func TestBuildReproducible(t *testing.T) {
+	e := newEnv(t)
+	e.file("f.txt", "content\n")
+	epoch := time.Unix(1700000000, 0).UTC()
+	df := "FROM busybox\nCOPY f.txt /f.txt\nRUN mkdir /d && echo x > /d/x && touch /d/y\nWORKDIR /w\nENV A=b\n"
+	var ids []digest.Digest
+	for i := 0; i < 2; i++ {
+		img, out, err := e.build(df, func(o *Options) { o.NoCache = true; o.SourceDateEpoch = &epoch })
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		ids = append(ids, img.ID)
+		time.Sleep(1100 * time.Millisecond) // a later second for every new file
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("SOURCE_DATE_EPOCH builds differ: %s and %s", ids[0], ids[1])
+	}
+	img, _ := e.images.Get(ids[0])
+	cfg, _ := img.Config()
+	if !cfg.Created.Time.Equal(epoch) {
+		t.Errorf("created %v, want %v", cfg.Created.Time, epoch)
+	}
+}

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hull-project/hull/cgroup"
 	"github.com/hull-project/hull/container"
@@ -120,7 +122,7 @@ func (b *build) run(ctx context.Context, st *state, rs runSpec, out io.Writer) (
 	}
 	mounted = false
 	removeStubs(upper, stubs)
-	return b.storeUpper(ctx, layers, upper)
+	return b.storeUpper(ctx, layers, upper, b.opts.SourceDateEpoch)
 }
 
 // runError is a RUN step whose process failed, in BuildKit's words.
@@ -216,12 +218,59 @@ func writeRunEtc(dir string, rs runSpec) ([]spec.Mount, error) {
 }
 
 // storeUpper turns what a RUN wrote (upper, over layers) into a stored
-// layer; nil if it changed nothing.
-func (b *build) storeUpper(ctx context.Context, layers []digest.Digest, upper string) (*cachedLayer, error) {
+// layer; nil if it changed nothing. With epoch (SOURCE_DATE_EPOCH) no
+// entry's time is later than it, so the layer is reproducible.
+func (b *build) storeUpper(ctx context.Context, layers []digest.Digest, upper string, epoch *time.Time) (*cachedLayer, error) {
 	return b.storeLayer(ctx, func(w io.Writer) (int64, error) {
-		n, err := container.WriteUpperLayer(b.images.Snapshots(), layers, upper, w)
+		if epoch == nil {
+			n, err := container.WriteUpperLayer(b.images.Snapshots(), layers, upper, w)
+			return int64(n), err
+		}
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			err := clampTimes(pr, w, *epoch)
+			pr.CloseWithError(err) // the writer must not block on a failed copy
+			done <- err
+		}()
+		n, err := container.WriteUpperLayer(b.images.Snapshots(), layers, upper, pw)
+		pw.CloseWithError(err)
+		if cerr := <-done; err == nil {
+			err = cerr
+		}
 		return int64(n), err
 	})
+}
+
+// clampTimes copies a tar stream, with every entry's modification time
+// clamped to at most t and its access and change times dropped.
+func clampTimes(r io.Reader, w io.Writer, t time.Time) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if h.ModTime.After(t) {
+			h.ModTime = t
+		}
+		h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
+		delete(h.PAXRecords, "atime")
+		delete(h.PAXRecords, "ctime")
+		delete(h.PAXRecords, "mtime")
+		h.Format = tar.FormatPAX
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
 }
 
 // storeLayer stores the uncompressed layer tar write produces (an empty
