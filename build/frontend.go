@@ -102,8 +102,6 @@ func parse(df []byte, name string, buildArgs map[string]string, target string) (
 			}
 			if ok {
 				p.global.set(a.Key, v)
-			} else {
-				p.global.set(a.Key, "")
 			}
 		}
 	}

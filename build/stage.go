@@ -150,6 +150,7 @@ func (sr *stageRun) exec(ctx context.Context, c instructions.Command) error {
 			}
 		})
 	case *instructions.ArgCommand:
+		var parts []string
 		for _, a := range c.Args {
 			v, ok := sr.bd.opts.BuildArgs[a.Key]
 			switch {
@@ -158,15 +159,21 @@ func (sr *stageRun) exec(ctx context.Context, c instructions.Command) error {
 				sr.bd.plan.used[a.Key] = true
 				sr.bd.mu.Unlock()
 			case a.Value != nil:
-				v = *a.Value
+				v, ok = *a.Value, true
 			default:
-				v, _ = sr.bd.plan.global.Get(a.Key)
+				v, ok = sr.bd.plan.global.Get(a.Key)
+			}
+			if !ok {
+				// Declared without a value: not set at all.
+				parts = append(parts, a.Key)
+				continue
 			}
 			sr.args.set(a.Key, v)
+			parts = append(parts, a.Key+"="+v)
 		}
 		// ARG values reach RUN steps' environment: they are part of
-		// later keys through it.
-		sr.st.key = stepKey(sr.st.key, "arg", strings.Join(sr.args.env(), "\x00"))
+		// later keys through it (and through the history entry).
+		sr.meta("ARG "+strings.Join(parts, " "), func(*v1.Config) {})
 	case *instructions.LabelCommand:
 		var parts []string
 		for _, kv := range c.Labels {
@@ -196,7 +203,7 @@ func (sr *stageRun) exec(ctx context.Context, c instructions.Command) error {
 			ports = append(ports, strings.ToLower(p))
 		}
 		sort.Strings(ports)
-		sr.meta("EXPOSE "+strings.Join(ports, " "), func(cfg *v1.Config) {
+		sr.meta(fmt.Sprintf("EXPOSE %v", ports), func(cfg *v1.Config) {
 			if cfg.ExposedPorts == nil {
 				cfg.ExposedPorts = map[string]struct{}{}
 			}
@@ -209,7 +216,7 @@ func (sr *stageRun) exec(ctx context.Context, c instructions.Command) error {
 	case *instructions.UserCommand:
 		sr.meta("USER "+c.User, func(cfg *v1.Config) { cfg.User = c.User })
 	case *instructions.VolumeCommand:
-		sr.meta("VOLUME "+jsonArray(c.Volumes), func(cfg *v1.Config) {
+		sr.meta(fmt.Sprintf("VOLUME %v", c.Volumes), func(cfg *v1.Config) {
 			if cfg.Volumes == nil {
 				cfg.Volumes = map[string]struct{}{}
 			}
@@ -223,20 +230,20 @@ func (sr *stageRun) exec(ctx context.Context, c instructions.Command) error {
 		sr.meta("STOPSIGNAL "+c.Signal, func(cfg *v1.Config) { cfg.StopSignal = c.Signal })
 	case *instructions.HealthCheckCommand:
 		h := c.Health
-		sr.meta("HEALTHCHECK "+strings.Join(h.Test, " "), func(cfg *v1.Config) {
+		sr.meta(fmt.Sprintf("HEALTHCHECK %+v", *h), func(cfg *v1.Config) {
 			cfg.Healthcheck = &v1.HealthConfig{Test: slices.Clone(h.Test), Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
 		})
 	case *instructions.ShellCommand:
-		sr.meta("SHELL "+jsonArray(c.Shell), func(cfg *v1.Config) { cfg.Shell = slices.Clone(c.Shell) })
+		sr.meta(fmt.Sprintf("SHELL %v", c.Shell), func(cfg *v1.Config) { cfg.Shell = slices.Clone(c.Shell) })
 	case *instructions.OnbuildCommand:
 		sr.meta("ONBUILD "+c.Expression, func(cfg *v1.Config) { cfg.OnBuild = append(cfg.OnBuild, c.Expression) })
 	case *instructions.CmdCommand:
 		argv := sr.argv(c.ShellDependantCmdLine)
 		sr.cmdSet = true
-		sr.meta("CMD "+jsonArray(argv), func(cfg *v1.Config) { cfg.Cmd = argv })
+		sr.meta(fmt.Sprintf("CMD %q", argv), func(cfg *v1.Config) { cfg.Cmd = argv })
 	case *instructions.EntrypointCommand:
 		argv := sr.argv(c.ShellDependantCmdLine)
-		sr.meta("ENTRYPOINT "+jsonArray(argv), func(cfg *v1.Config) {
+		sr.meta(fmt.Sprintf("ENTRYPOINT %q", argv), func(cfg *v1.Config) {
 			cfg.Entrypoint = argv
 			if !sr.cmdSet {
 				// An inherited CMD does not survive a new

@@ -2,13 +2,13 @@ package build
 
 import (
 	"archive/tar"
+	"errors"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -67,7 +67,11 @@ func (sr *stageRun) runCmd(ctx context.Context, c *instructions.RunCommand) erro
 	if err != nil {
 		return err
 	}
+	// BuildKit's history entry: the ARGs in scope first ("|2 A=1 B=2").
 	createdBy := "RUN " + strings.Join(argv, " ") + " # buildkit"
+	if args := sr.args.env(); len(args) > 0 {
+		createdBy = "RUN |" + strconv.Itoa(len(args)) + " " + strings.Join(args, " ") + " " + strings.Join(argv, " ") + " # buildkit"
+	}
 	key := strings.Join([]string{"run", jsonArray(argv), jsonArray(env), sr.st.cfg.Config.User, sr.st.cfg.Config.WorkingDir, netMode, mountKey, jsonArray(sr.bd.opts.ExtraHosts)}, "\x00")
 	rs := runSpec{argv: argv, env: env, network: netMode, mounts: mounts, hosts: sr.bd.opts.ExtraHosts}
 	return sr.layerStep(ctx, key, createdBy, func(step int) (*cachedLayer, error) {
@@ -256,7 +260,8 @@ func (sr *stageRun) copyCmd(ctx context.Context, sd instructions.SourcesAndDest,
 		}
 	}
 	lower := newLowerFS(sr.bd.images.Snapshots(), sr.st.diffIDs())
-	cs := buildctx.CopySpec{Sources: sd.SourcePaths, Dest: dest, Exclude: f.exclude}
+	// A glob matching nothing is no error in BuildKit.
+	cs := buildctx.CopySpec{Sources: sd.SourcePaths, Dest: dest, Exclude: f.exclude, AllowEmptyWildcard: true}
 	if t := sr.bd.opts.SourceDateEpoch; t != nil {
 		cs.Time = t
 	}
@@ -268,12 +273,9 @@ func (sr *stageRun) copyCmd(ctx context.Context, sd instructions.SourcesAndDest,
 		cs.Chown = &o
 	}
 	if f.chmod != "" {
-		m, err := strconv.ParseUint(f.chmod, 8, 32)
-		if err != nil || m > 0o7777 {
-			return fmt.Errorf("invalid --chmod %q: want an octal mode", f.chmod)
+		if err := cs.SetChmod(f.chmod); err != nil {
+			return err
 		}
-		mode := fs.FileMode(m)
-		cs.Chmod = &mode
 	}
 	bctx := sr.bd.opts.Context
 	keySrc := ""
@@ -295,6 +297,7 @@ func (sr *stageRun) copyCmd(ctx context.Context, sd instructions.SourcesAndDest,
 		if bctx, err = buildctx.FromDirNoIgnore(dir); err != nil {
 			return err
 		}
+		defer bctx.Close()
 		cs.Sources = names
 	case f.from != "":
 		mnt, k, d, err := sr.mountFrom(ctx, f.from)
@@ -305,6 +308,7 @@ func (sr *stageRun) copyCmd(ctx context.Context, sd instructions.SourcesAndDest,
 		if bctx, err = buildctx.FromDirNoIgnore(mnt); err != nil {
 			return err
 		}
+		defer bctx.Close()
 		keySrc = "from:" + k
 	case f.add && anyURL(sd.SourcePaths):
 		if !allURL(sd.SourcePaths) {
@@ -315,16 +319,22 @@ func (sr *stageRun) copyCmd(ctx context.Context, sd instructions.SourcesAndDest,
 			return err
 		}
 		var names []string
-		for _, u := range sd.SourcePaths {
-			p, err := buildctx.FetchURL(ctx, u, dir, digestOrEmpty(f.checksum))
+		for i, u := range sd.SourcePaths {
+			// A directory each: two URLs may end in the same name.
+			sub := filepath.Join(dir, strconv.Itoa(i))
+			if err := os.Mkdir(sub, 0o700); err != nil {
+				return err
+			}
+			p, err := buildctx.FetchURL(ctx, u, sub, digestOrEmpty(f.checksum))
 			if err != nil {
 				return err
 			}
-			names = append(names, filepath.Base(p))
+			names = append(names, strconv.Itoa(i)+"/"+filepath.Base(p))
 		}
 		if bctx, err = buildctx.FromDirNoIgnore(dir); err != nil {
 			return err
 		}
+		defer bctx.Close()
 		cs.Sources = names
 	}
 	if done != nil {
@@ -340,11 +350,28 @@ func (sr *stageRun) copyCmd(ctx context.Context, sd instructions.SourcesAndDest,
 	} else {
 		d, err := bctx.Checksum(cs)
 		if err != nil {
+			var nf *buildctx.NotFoundError
+			if errors.As(err, &nf) {
+				return fmt.Errorf("failed to compute cache key: failed to calculate checksum of ref %s: %w", sr.st.key.Encoded()[:12], err)
+			}
 			return err
 		}
 		sum = d.String()
 	}
-	createdBy := original + " # buildkit"
+	// BuildKit's history entry: the instruction with --chown and
+	// --chmod, without --from and --link.
+	words := []string{name}
+	if f.chown != "" {
+		words = append(words, "--chown="+f.chown)
+	}
+	if f.chmod != "" {
+		words = append(words, "--chmod="+f.chmod)
+	}
+	words = append(append(words, sd.SourcePaths...), sd.DestPath)
+	createdBy := strings.Join(words, " ") + " # buildkit"
+	if len(sd.SourceContents) > 0 {
+		createdBy = original + " # buildkit"
+	}
 	key := strings.Join([]string{strings.ToLower(name), original, dest, f.chown, f.chmod, strings.Join(f.exclude, ","), sum}, "\x00")
 	return sr.layerStep(ctx, key, createdBy, func(int) (*cachedLayer, error) {
 		return sr.bd.storeLayer(ctx, func(w io.Writer) (int64, error) { return bctx.WriteLayer(w, cs, lower) })

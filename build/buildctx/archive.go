@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/hull-project/hull/snapshot"
@@ -17,8 +18,12 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// errXZ is returned for xz-compressed streams, which hull cannot read.
-var errXZ = errors.New("xz-compressed archives are not supported")
+// xzCommand decompresses xz streams: Go has no xz reader in the modules
+// hull uses, and Docker, too, runs xz for them.
+var xzCommand = []string{"xz", "--decompress", "--stdout", "--quiet"}
+
+// errNoXZ is wrapped by the error of an xz command that does not start.
+var errNoXZ = errors.New("cannot run xz to decompress an xz archive")
 
 // Magic numbers of the compressed formats.
 var (
@@ -29,7 +34,8 @@ var (
 )
 
 // decompress returns r decompressed according to its first bytes: gzip,
-// bzip2 and zstd are recognised, anything else is returned as it is.
+// bzip2, zstd and (with the xz command, as Docker does) xz are recognised;
+// anything else is returned as it is.
 func decompress(r io.Reader) (io.ReadCloser, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(len(magicXZ))
@@ -52,14 +58,70 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 		}
 		return zr.IOReadCloser(), nil
 	case bytes.HasPrefix(head, magicXZ):
-		return nil, errXZ
+		return runXZ(br)
 	}
 	return io.NopCloser(br), nil
 }
 
+// runXZ decompresses r with the xz command.
+func runXZ(r io.Reader) (io.ReadCloser, error) {
+	cmd := exec.Command(xzCommand[0], xzCommand[1:]...)
+	cmd.Stdin = r
+	cr := &cmdReader{cmd: cmd}
+	cmd.Stderr = &cr.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("xz: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errNoXZ, err)
+	}
+	cr.out = out
+	return cr, nil
+}
+
+// cmdReader reads a command's output; the command failing is a read
+// error at the end of its output.
+type cmdReader struct {
+	cmd    *exec.Cmd
+	out    io.Reader
+	stderr bytes.Buffer
+	waited bool
+	err    error
+}
+
+func (c *cmdReader) Read(p []byte) (int, error) {
+	n, err := c.out.Read(p)
+	if err == io.EOF {
+		if werr := c.wait(); werr != nil {
+			return n, werr
+		}
+	}
+	return n, err
+}
+
+func (c *cmdReader) wait() error {
+	if !c.waited {
+		c.waited = true
+		if err := c.cmd.Wait(); err != nil {
+			c.err = fmt.Errorf("xz: %w: %s", err, bytes.TrimSpace(c.stderr.Bytes()))
+		}
+	}
+	return c.err
+}
+
+// Close stops the command if its output was not read to the end.
+func (c *cmdReader) Close() error {
+	if !c.waited {
+		_ = c.cmd.Process.Kill()
+		_ = c.wait()
+	}
+	return nil
+}
+
 // isArchive reports whether the regular file p of root is a tar archive
 // (plain or compressed) that ADD unpacks: one whose first header reads,
-// as BuildKit decides. An xz archive is an error.
+// as BuildKit decides.
 func isArchive(root *os.Root, p string) (bool, error) {
 	f, err := openFile(root, p)
 	if err != nil {
@@ -67,8 +129,8 @@ func isArchive(root *os.Root, p string) (bool, error) {
 	}
 	defer f.Close()
 	dr, err := decompress(f)
-	if errors.Is(err, errXZ) {
-		return false, err
+	if errors.Is(err, errNoXZ) {
+		return false, err // say so rather than copy the archive
 	}
 	if err != nil {
 		return false, nil

@@ -22,6 +22,9 @@ type cachedDigest struct {
 	size         int64
 	mtime, ctime unix.Timespec
 	digest       digest.Digest
+	// caps is the file's security.capability attribute: setting it
+	// changes the ctime, so it is cached with the content.
+	caps string
 }
 
 func (d *cachedDigest) valid(st *unix.Stat_t) bool {
@@ -60,11 +63,11 @@ func (c *Context) Checksum(spec CopySpec) (digest.Digest, error) {
 	} else {
 		f.str("0:0")
 	}
-	if m, ok := spec.unixMode(); ok {
-		f.str(strconv.FormatUint(uint64(m), 8))
-	} else {
-		f.str("-")
+	chmod, err := spec.chmod()
+	if err != nil {
+		return "", err
 	}
+	f.str(chmod.text)
 	f.bool(spec.Extract)
 	f.num(int64(len(spec.Exclude)))
 	for _, e := range spec.Exclude {
@@ -75,7 +78,6 @@ func (c *Context) Checksum(spec CopySpec) (digest.Digest, error) {
 	} else {
 		f.str("-")
 	}
-	mode, chmod := spec.unixMode()
 	links := map[[2]uint64]int{}
 	count := 0
 	f.num(int64(len(sels)))
@@ -83,7 +85,7 @@ func (c *Context) Checksum(spec CopySpec) (digest.Digest, error) {
 		f.str(s.Path)
 		f.num(int64(len(s.nodes)))
 		for _, n := range append([]node{s.root}, s.nodes...) {
-			c.hashNode(&f, &n, mode, chmod, links, count)
+			c.hashNode(&f, &n, chmod, links, count)
 			count++
 		}
 	}
@@ -91,15 +93,12 @@ func (c *Context) Checksum(spec CopySpec) (digest.Digest, error) {
 }
 
 // hashNode adds one node to the checksum.
-func (c *Context) hashNode(f *fielder, n *node, mode uint32, chmod bool, links map[[2]uint64]int, index int) {
+func (c *Context) hashNode(f *fielder, n *node, chmod chmodder, links map[[2]uint64]int, index int) {
 	f.str(n.rel)
 	f.num(int64(n.st.Mode & unix.S_IFMT))
-	m := n.st.Mode & 0o7777
-	switch {
-	case n.st.Mode&unix.S_IFMT == unix.S_IFLNK:
+	m := chmod.apply(n.st.Mode&0o7777, n.isDir())
+	if n.st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		m = 0o777
-	case chmod:
-		m = mode
 	}
 	f.num(int64(m))
 	if n.st.Mode&unix.S_IFMT != unix.S_IFDIR && n.st.Nlink > 1 {
@@ -115,10 +114,10 @@ func (c *Context) hashNode(f *fielder, n *node, mode uint32, chmod bool, links m
 	case unix.S_IFREG:
 		f.num(n.st.Size)
 		c.mu.Lock()
-		d := c.digests[c.host(n.tree)].digest
+		d := c.digests[c.host(n.tree)]
 		c.mu.Unlock()
-		f.str(string(d))
-		f.str(n.caps)
+		f.str(string(d.digest))
+		f.str(d.caps)
 	case unix.S_IFLNK:
 		f.str(n.link)
 	case unix.S_IFCHR, unix.S_IFBLK:
@@ -204,9 +203,13 @@ func hashFile(root *os.Root, n *node) (cachedDigest, error) {
 	if read != st.Size {
 		return cachedDigest{}, fmt.Errorf("hash /%s: the file changed while the build read it", n.tree)
 	}
+	caps, err := capsOf(f)
+	if err != nil {
+		return cachedDigest{}, fmt.Errorf("hash /%s: read attributes: %w", n.tree, err)
+	}
 	return cachedDigest{
 		dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim,
-		digest: digest.NewDigest(digest.SHA256, h),
+		digest: digest.NewDigest(digest.SHA256, h), caps: caps,
 	}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/hull-project/hull/snapshot"
 	"github.com/moby/patternmatcher"
@@ -58,8 +59,10 @@ func (c *Context) openRoot() (*os.Root, error) {
 // FromDir makes a context of the directory dir, filtered by an ignore
 // file the way BuildKit does it: the Dockerfile-specific ignore file
 // "<dockerfile>.dockerignore" next to the Dockerfile if there is one,
-// else dir/.dockerignore. dockerfile is the Dockerfile's path, relative to
-// dir unless absolute; "" means dir/Dockerfile. The Dockerfile and the
+// else dir/.dockerignore (only one of them applies). dockerfile is the
+// Dockerfile's path, relative to dir unless absolute (the CLI's -f is
+// relative to the working directory: make it absolute); "" means
+// dir/Dockerfile. The Dockerfile and the
 // ignore file stay readable by the builder (they are not read through the
 // context), but COPY leaves them out if the patterns say so, as Docker
 // does.
@@ -68,10 +71,15 @@ func FromDir(dir, dockerfile string) (*Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.loadIgnore(dockerfile); err != nil {
+	if err := c.loadIgnore(dockerfile, false); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// missing reports whether err says a file is not there.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // FromDirNoIgnore makes a context of the directory dir without any ignore
@@ -80,13 +88,14 @@ func FromDirNoIgnore(dir string) (*Context, error) {
 	return newContext(dir)
 }
 
-// FromTar makes a context of the tar stream r (plain, gzip, bzip2 or zstd,
-// detected from its first bytes), as `hull build - < context.tar` does. It
-// is unpacked, with snapshot.Extract (nothing is ever written outside the
-// directory), into a new directory under tmpDir ("" for os.TempDir()),
-// which Close removes. dockerfile names the Dockerfile inside the archive
-// ("" for "Dockerfile"), for its ignore file; see FromDir. Owners and
-// device nodes of the archive are not kept: COPY does not use them.
+// FromTar makes a context of the tar stream r, as `hull build - <
+// context.tar` does. The stream may be plain, gzip, bzip2, zstd or (with
+// the xz command) xz, detected from its first bytes. It is unpacked, with
+// snapshot.Extract (nothing is ever written outside the directory), into a
+// new directory under tmpDir ("" for os.TempDir()), which Close removes.
+// dockerfile names the Dockerfile inside the archive ("" for
+// "Dockerfile"), for its ignore file; see FromDir. Owners and device nodes
+// of the archive are not kept: COPY does not use them.
 func FromTar(r io.Reader, tmpDir, dockerfile string) (*Context, error) {
 	dir, err := os.MkdirTemp(tmpDir, "hull-context-")
 	if err != nil {
@@ -119,7 +128,7 @@ func fromTar(r io.Reader, dir, dockerfile string) (*Context, error) {
 	if filepath.IsAbs(dockerfile) {
 		return nil, fmt.Errorf("build context: Dockerfile %q: must be a path inside the context archive", dockerfile)
 	}
-	if err := c.loadIgnore(dockerfile); err != nil {
+	if err := c.loadIgnore(dockerfile, true); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -140,35 +149,32 @@ func newContext(dir string) (*Context, error) {
 	return &Context{dir: abs, digests: map[string]cachedDigest{}}, nil
 }
 
-// loadIgnore reads the ignore file that applies for dockerfile.
-func (c *Context) loadIgnore(dockerfile string) error {
+// loadIgnore reads the ignore file that applies for dockerfile, a path
+// relative to the context's directory (inside, as a path of the context,
+// when inside is set) unless absolute.
+func (c *Context) loadIgnore(dockerfile string, inside bool) error {
 	if dockerfile == "" {
 		dockerfile = "Dockerfile"
 	}
+	name := dockerfile + IgnoreFile
 	var data []byte
-	var name string
-	if filepath.IsAbs(dockerfile) {
-		name = dockerfile + IgnoreFile
-		b, err := os.ReadFile(name)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("read %s: %w", name, err)
-		}
-		data = b
-	} else {
-		name = path.Clean("/" + filepath.ToSlash(dockerfile) + IgnoreFile)
-		b, err := c.ReadFile(name)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("read %s: %w", name, err)
-		}
-		data = b
+	var err error
+	switch {
+	case inside:
+		data, err = c.ReadFile(name)
+	case filepath.IsAbs(name):
+		data, err = os.ReadFile(name)
+	default:
+		data, err = os.ReadFile(filepath.Join(c.dir, name))
+	}
+	if err != nil && !missing(err) {
+		return fmt.Errorf("read %s: %w", name, err)
 	}
 	if data == nil {
 		name = IgnoreFile
-		b, err := c.ReadFile(IgnoreFile)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if data, err = c.ReadFile(IgnoreFile); err != nil && !missing(err) {
 			return fmt.Errorf("read %s: %w", IgnoreFile, err)
 		}
-		data = b
 	}
 	if data == nil {
 		return nil

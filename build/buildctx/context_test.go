@@ -127,6 +127,7 @@ func TestIgnoreFileChoice(t *testing.T) {
 		{filepath.Join(dir, "build/app.Dockerfile"), []string{"b"}, []string{"a"}},
 		{filepath.Join(outside, "Containerfile"), []string{"c"}, []string{"a", "b"}},
 		{filepath.Join(outside, "Other"), []string{"a"}, []string{"b"}},
+		{"a/Dockerfile", []string{"a"}, []string{"b"}}, // a is a file
 	}
 	for _, tt := range tests {
 		t.Run(tt.dockerfile, func(t *testing.T) {
@@ -178,7 +179,7 @@ func TestFromTar(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		data []byte
-	}{{"plain", plain}, {"gzip", gz.Bytes()}, {"bzip2", bz}, {"zstd", zs.Bytes()}} {
+	}{{"plain", plain}, {"gzip", gz.Bytes()}, {"bzip2", bz}, {"zstd", zs.Bytes()}, {"xz", xzBytes(t, plain)}} {
 		t.Run(tt.name, func(t *testing.T) {
 			tmp := t.TempDir()
 			c, err := FromTar(bytes.NewReader(tt.data), tmp, "")
@@ -209,6 +210,27 @@ func TestFromTar(t *testing.T) {
 	}
 }
 
+func TestFromTarDockerfileIgnore(t *testing.T) {
+	data := tarBytes(t, treg(".dockerignore", "a\n"), treg("ci/Dockerfile", ""), treg("ci/Dockerfile.dockerignore", "b\n"))
+	for _, tt := range []struct{ dockerfile, ignored string }{{"", "a"}, {"ci/Dockerfile", "b"}, {"/ci/Dockerfile", ""}} {
+		c, err := FromTar(bytes.NewReader(data), t.TempDir(), tt.dockerfile)
+		if tt.ignored == "" {
+			if err == nil {
+				c.Close()
+				t.Errorf("FromTar with an absolute Dockerfile path succeeded")
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.Ignored(tt.ignored) || c.Ignored(map[string]string{"a": "b", "b": "a"}[tt.ignored]) {
+			t.Errorf("%q: the wrong ignore file applies (%q)", tt.dockerfile, c.IgnorePatterns())
+		}
+		c.Close()
+	}
+}
+
 func TestFromTarHostile(t *testing.T) {
 	tests := []struct {
 		name string
@@ -217,7 +239,7 @@ func TestFromTarHostile(t *testing.T) {
 	}{
 		{"dot-dot", tarBytes(t, treg("../escape", "x")), snapshot.ErrBreakout},
 		{"through symlink", tarBytes(t, tsym("etc", "/etc"), treg("etc/evil", "x")), snapshot.ErrSymlinkParent},
-		{"xz", append([]byte{0xfd, '7', 'z', 'X', 'Z', 0}, make([]byte, 100)...), errXZ},
+		{"corrupt xz", append([]byte{0xfd, '7', 'z', 'X', 'Z', 0}, make([]byte, 100)...), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,7 +251,7 @@ func TestFromTarHostile(t *testing.T) {
 				c.Close()
 				t.Fatal("FromTar succeeded")
 			}
-			if !errors.Is(err, tt.want) {
+			if tt.want != nil && !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
 			if ents, _ := os.ReadDir(tmp); len(ents) != 0 {

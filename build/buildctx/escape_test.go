@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hull-project/hull/snapshot"
+	"golang.org/x/sys/unix"
 )
 
 // unpack writes spec's layer and extracts it with hull's extractor.
@@ -101,5 +102,34 @@ func TestLayerOnDisk(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(root, "alias")); string(got) != "#!/bin/sh\n" {
 		t.Errorf("alias: %q", got)
+	}
+}
+
+func TestFileCapabilities(t *testing.T) {
+	c := newCtx(t, fm("ping", "binary", 0o755))
+	p := filepath.Join(c.Dir(), "ping")
+	spec := CopySpec{Sources: []string{"ping"}, Dest: "/bin/ping"}
+	before, err := c.Checksum(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// vfs_cap_data revision 2, effective, CAP_NET_RAW (13) permitted.
+	caps := []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	if err := unix.Setxattr(p, "security.capability", caps, 0); err != nil {
+		t.Skipf("cannot set file capabilities here: %v", err)
+	}
+	after, err := c.Checksum(spec)
+	if err != nil || after == before {
+		t.Errorf("checksum with capabilities %s %v, without %s", after, err, before)
+	}
+	ents, _ := layer(t, c, spec, nil)
+	if got := ents["bin/ping"].hdr.PAXRecords["SCHILY.xattr.security.capability"]; got != string(caps) {
+		t.Errorf("layer capabilities %q", got)
+	}
+	dir, _ := unpack(t, c, spec, nil)
+	buf := make([]byte, 64)
+	n, err := unix.Getxattr(filepath.Join(dir, "bin/ping"), "security.capability", buf)
+	if err != nil || !bytes.Equal(buf[:n], caps) {
+		t.Errorf("unpacked capabilities %x, %v", buf[:max(n, 0)], err)
 	}
 }

@@ -193,12 +193,17 @@ func mkfifo(p string) error { return unix.Mkfifo(p, 0o644) }
 func fifo(p string) fsEnt { return fsEnt{path: p, kind: 'p'} }
 
 // bzip2Bytes compresses b with the bzip2 command (Go has no writer).
-func bzip2Bytes(t testing.TB, b []byte) []byte {
+func bzip2Bytes(t testing.TB, b []byte) []byte { return compressWith(t, "bzip2", b) }
+
+// xzBytes compresses b with the xz command.
+func xzBytes(t testing.TB, b []byte) []byte { return compressWith(t, "xz", b) }
+
+func compressWith(t testing.TB, command string, b []byte) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("bzip2"); err != nil {
-		t.Skip("no bzip2 command")
+	if _, err := exec.LookPath(command); err != nil {
+		t.Skip("no " + command + " command")
 	}
-	cmd := exec.Command("bzip2", "-c")
+	cmd := exec.Command(command, "-c")
 	cmd.Stdin = bytes.NewReader(b)
 	out, err := cmd.Output()
 	if err != nil {

@@ -68,7 +68,10 @@ func (c *Context) WriteLayer(w io.Writer, spec CopySpec, lower Lower) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	p := newPlan(&spec, lower)
+	p, err := newPlan(&spec, lower)
+	if err != nil {
+		return 0, err
+	}
 	defer p.cleanup()
 	dest, err := resolveIn(lowerFS{lower}, cleanRel(spec.Dest), true, true)
 	if err != nil {
@@ -96,6 +99,7 @@ type entry struct {
 // plan collects the entries of a layer.
 type plan struct {
 	spec     *CopySpec
+	chmod    chmodder
 	lower    Lower
 	entries  map[string]*entry
 	lowerMem map[string]fs.FileInfo // lower lookups; nil value: missing
@@ -104,13 +108,17 @@ type plan struct {
 	roots    []*os.Root
 }
 
-func newPlan(spec *CopySpec, lower Lower) *plan {
+func newPlan(spec *CopySpec, lower Lower) (*plan, error) {
+	chmod, err := spec.chmod()
+	if err != nil {
+		return nil, err
+	}
 	return &plan{
-		spec: spec, lower: lower,
+		spec: spec, chmod: chmod, lower: lower,
 		entries:  map[string]*entry{},
 		lowerMem: map[string]fs.FileInfo{},
 		now:      time.Now(),
-	}
+	}, nil
 }
 
 // cleanup removes what unpacking archives left.
@@ -176,14 +184,14 @@ func (p *plan) lowerStat(name string) (fs.FileInfo, error) {
 	return fi, nil
 }
 
-// isDir reports whether name is a directory in the layer or, if the layer
-// has no entry for it, in lower.
-func (p *plan) isDir(name string) (bool, error) {
+// kind reports whether name exists in the layer or, if the layer has no
+// entry for it, in lower, and whether it is a directory there.
+func (p *plan) kind(name string) (exists, isDir bool, err error) {
 	if e, ok := p.entries[name]; ok {
-		return e.hdr.Typeflag == tar.TypeDir, nil
+		return true, e.hdr.Typeflag == tar.TypeDir, nil
 	}
 	fi, err := p.lowerStat(name)
-	return fi != nil && fi.IsDir(), err
+	return fi != nil, fi != nil && fi.IsDir(), err
 }
 
 // add plans one source.
@@ -198,22 +206,20 @@ func (p *plan) add(c *Context, root *os.Root, s selection, dest string) error {
 			return p.addArchive(c, root, s, dest)
 		}
 	case s.root.isDir():
-		if e, ok := p.entries[dest]; ok && e.hdr.Typeflag != tar.TypeDir {
-			return fmt.Errorf("cannot copy to non-directory: /%s", dest)
-		}
-		if fi, err := p.lowerStat(dest); err != nil {
+		exists, isDir, err := p.kind(dest)
+		if err != nil {
 			return err
-		} else if _, ok := p.entries[dest]; !ok && fi != nil && !fi.IsDir() {
+		}
+		if exists && !isDir {
 			return fmt.Errorf("cannot copy to non-directory: /%s", dest)
 		}
-		mode, _ := p.dirMode()
-		if err := p.makeDirs(dest, mode, s.root.st.Mtim); err != nil {
+		if err := p.makeDirs(dest, p.chmod.dirMode(), s.root.st.Mtim); err != nil {
 			return err
 		}
 		return p.addNodes(root, dest, s.nodes, false)
 	}
 	target := dest
-	isDir, err := p.isDir(dest)
+	_, isDir, err := p.kind(dest)
 	if err != nil {
 		return err
 	}
@@ -221,21 +227,12 @@ func (p *plan) add(c *Context, root *os.Root, s selection, dest string) error {
 		target = joinRel(dest, path.Base("/"+s.Path))
 	}
 	dir, _ := splitName(target)
-	mode, _ := p.dirMode()
-	if err := p.makeDirs(dir, mode, unix.Timespec{}); err != nil {
+	if err := p.makeDirs(dir, p.chmod.dirMode(), unix.Timespec{}); err != nil {
 		return err
 	}
 	n := s.root
 	n.rel = ""
 	return p.addNodes(root, target, []node{n}, false)
-}
-
-// dirMode is the mode of directories the copy makes.
-func (p *plan) dirMode() (uint32, bool) {
-	if m, ok := p.spec.unixMode(); ok {
-		return m, true
-	}
-	return 0o755, false
 }
 
 // makeDirs makes sure the layer has the directory dir and its parents:
@@ -375,8 +372,8 @@ func (p *plan) header(n *node, name string, archive bool) *tar.Header {
 	if !archive || p.spec.Chown != nil {
 		hdr.Uid, hdr.Gid = p.owner()
 	}
-	if m, ok := p.spec.unixMode(); ok && !archive {
-		hdr.Mode = int64(m)
+	if !archive {
+		hdr.Mode = int64(p.chmod.apply(st.Mode&0o7777, st.Mode&unix.S_IFMT == unix.S_IFDIR))
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
@@ -385,9 +382,6 @@ func (p *plan) header(n *node, name string, archive bool) *tar.Header {
 	case unix.S_IFREG:
 		hdr.Typeflag = tar.TypeReg
 		hdr.Size = st.Size
-		if n.caps != "" {
-			hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": n.caps}
-		}
 	case unix.S_IFLNK:
 		hdr.Typeflag = tar.TypeSymlink
 		hdr.Linkname = n.link
@@ -449,13 +443,8 @@ func (p *plan) write(w io.Writer) error {
 				links[k] = strings.TrimSuffix(hdr.Name, "/")
 			}
 		}
-		if err := tw.WriteHeader(&hdr); err != nil {
-			return fmt.Errorf("write layer entry %s: %w", hdr.Name, err)
-		}
-		if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
-			if err := copyContent(tw, e, buf); err != nil {
-				return err
-			}
+		if err := writeEntry(tw, &hdr, e, buf); err != nil {
+			return err
 		}
 	}
 	if err := tw.Close(); err != nil {
@@ -464,9 +453,15 @@ func (p *plan) write(w io.Writer) error {
 	return nil
 }
 
-// copyContent writes the content of the regular file of e, which must
-// still be the file that was listed.
-func copyContent(w io.Writer, e *entry, buf []byte) error {
+// writeEntry writes one entry: the header and, for a regular file, its
+// content and file capabilities, from the file that was listed.
+func writeEntry(tw *tar.Writer, hdr *tar.Header, e *entry, buf []byte) error {
+	if hdr.Typeflag != tar.TypeReg || e.n == nil {
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("write layer entry %s: %w", hdr.Name, err)
+		}
+		return nil
+	}
 	f, err := openFile(e.root, e.n.tree)
 	if err != nil {
 		return fmt.Errorf("copy /%s: %w", e.n.tree, err)
@@ -476,14 +471,24 @@ func copyContent(w io.Writer, e *entry, buf []byte) error {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return fmt.Errorf("copy /%s: %w", e.n.tree, err)
 	}
-	if st.Ino != e.n.st.Ino || st.Dev != e.n.st.Dev || st.Size != e.hdr.Size {
+	if st.Ino != e.n.st.Ino || st.Dev != e.n.st.Dev || st.Size != hdr.Size {
 		return fmt.Errorf("copy /%s: the file changed while the build read it", e.n.tree)
 	}
-	n, err := io.CopyBuffer(w, io.LimitReader(f, e.hdr.Size), buf)
+	caps, err := capsOf(f)
+	if err != nil {
+		return fmt.Errorf("copy /%s: read attributes: %w", e.n.tree, err)
+	}
+	if caps != "" {
+		hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": caps}
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("write layer entry %s: %w", hdr.Name, err)
+	}
+	n, err := io.CopyBuffer(tw, io.LimitReader(f, hdr.Size), buf)
 	if err != nil {
 		return fmt.Errorf("copy /%s: %w", e.n.tree, err)
 	}
-	if n != e.hdr.Size {
+	if n != hdr.Size {
 		return fmt.Errorf("copy /%s: the file changed while the build read it", e.n.tree)
 	}
 	return nil

@@ -27,11 +27,17 @@ type CopySpec struct {
 	// Chmod, if set, replaces the permission bits (and setuid, setgid,
 	// sticky: fs.ModeSetuid etc. or the Unix bits 0o7000) of everything
 	// copied but symlinks, and is the mode of the directories the copy
-	// creates (as BuildKit does). See ParseChmod.
+	// creates (as BuildKit does). See SetChmod.
 	Chmod *fs.FileMode
+	// ChmodSymbolic is a symbolic --chmod (chmod(1) syntax: "a+x,g-r",
+	// "u=rwX"), applied to the mode of everything copied but symlinks;
+	// directories the copy creates stay 0755 (as BuildKit does). Chmod
+	// wins if both are set.
+	ChmodSymbolic string
 	// Extract is ADD's: a source that is a local tar archive (plain, gzip,
-	// bzip2 or zstd) is unpacked into Dest, keeping the archive's modes
-	// (and its owners unless Chown is set), instead of being copied.
+	// bzip2, zstd, or xz if the xz command is there) is unpacked into Dest,
+	// keeping the archive's modes (and its owners unless Chown is set),
+	// instead of being copied.
 	Extract bool
 	// Exclude are COPY --exclude patterns, .dockerignore syntax, matched
 	// against paths relative to each source.
@@ -70,24 +76,47 @@ func (s *CopySpec) unixMode() (uint32, bool) {
 	return u, true
 }
 
-// ParseChmod parses a --chmod value: an octal mode up to 07777, with
-// BuildKit's error otherwise.
-func ParseChmod(s string) (fs.FileMode, error) {
-	v, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || v > 0o7777 {
-		return 0, fmt.Errorf("invalid chmod parameter: '%v'. it should be octal string and between 0 and 07777", s)
+// chmodder applies a spec's Chmod or ChmodSymbolic.
+type chmodder struct {
+	octal    uint32
+	hasOctal bool
+	sym      symbolicMode
+	text     string // for the checksum: octal digits, the symbolic mode, or "-"
+}
+
+// chmod compiles spec's Chmod or ChmodSymbolic.
+func (s *CopySpec) chmod() (chmodder, error) {
+	if m, ok := s.unixMode(); ok {
+		return chmodder{octal: m, hasOctal: true, text: strconv.FormatUint(uint64(m), 8)}, nil
 	}
-	m := fs.FileMode(v & 0o777)
-	if v&0o4000 != 0 {
-		m |= fs.ModeSetuid
+	if s.ChmodSymbolic == "" {
+		return chmodder{text: "-"}, nil
 	}
-	if v&0o2000 != 0 {
-		m |= fs.ModeSetgid
+	sym, err := parseSymbolicMode(s.ChmodSymbolic)
+	if err != nil {
+		return chmodder{}, fmt.Errorf("--chmod: %w", err)
 	}
-	if v&0o1000 != 0 {
-		m |= fs.ModeSticky
+	return chmodder{sym: sym, text: s.ChmodSymbolic}, nil
+}
+
+// apply is the mode (07777 bits) of a copied entry whose own mode is
+// mode, a directory if dir.
+func (c chmodder) apply(mode uint32, dir bool) uint32 {
+	switch {
+	case c.hasOctal:
+		return c.octal
+	case c.sym != nil:
+		return c.sym.apply(mode, dir)
 	}
-	return m, nil
+	return mode
+}
+
+// dirMode is the mode of directories the copy makes.
+func (c chmodder) dirMode() uint32 {
+	if c.hasOctal {
+		return c.octal
+	}
+	return 0o755
 }
 
 // Lower is the destination image's file system as the layers below the

@@ -21,7 +21,6 @@ type node struct {
 	rel, tree string
 	st        unix.Stat_t
 	link      string // symlink target
-	caps      string // security.capability attribute of a regular file
 }
 
 // isDir reports whether n is a directory.
@@ -67,29 +66,22 @@ func (w *walker) stat(p, rel string) (node, error) {
 	if err := unix.Lstat(h, &n.st); err != nil {
 		return n, &fs.PathError{Op: "lstat", Path: "/" + p, Err: err}
 	}
-	switch n.st.Mode & unix.S_IFMT {
-	case unix.S_IFLNK:
+	if n.st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		t, err := os.Readlink(h)
 		if err != nil {
 			return n, fmt.Errorf("readlink /%s: %w", p, err)
 		}
 		n.link = t
-	case unix.S_IFREG:
-		caps, err := lgetxattr(h, "security.capability")
-		if err != nil {
-			return n, fmt.Errorf("read attributes of /%s: %w", p, err)
-		}
-		n.caps = caps
 	}
 	return n, nil
 }
 
-// lgetxattr reads an extended attribute of a path without following a
-// symlink; a missing or unsupported attribute is "".
-func lgetxattr(p, name string) (string, error) {
+// capsOf reads the security.capability attribute of the open file f; ""
+// if it has none.
+func capsOf(f *os.File) (string, error) {
 	buf := make([]byte, 256)
 	for {
-		n, err := unix.Lgetxattr(p, name, buf)
+		n, err := unix.Fgetxattr(int(f.Fd()), "security.capability", buf)
 		switch {
 		case err == unix.ERANGE && len(buf) < 1<<16:
 			buf = make([]byte, len(buf)*4)
