@@ -2,11 +2,11 @@ package build
 
 import (
 	"archive/tar"
-	"errors"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
