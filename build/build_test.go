@@ -187,7 +187,7 @@ func TestBuildAndCache(t *testing.T) {
 	// History: one entry per instruction of the final stage after the
 	// base's, layers only for the file system steps.
 	var hist []string
-	for _, h := range cfg.History[len(cfg.History)-14:] {
+	for _, h := range cfg.History[len(cfg.History)-13:] {
 		hist = append(hist, h.CreatedBy)
 	}
 	if !strings.HasPrefix(hist[0], "LABEL ") || hist[3] != "COPY /out/ /app/ # buildkit" || !cfg.History[len(cfg.History)-1].EmptyLayer {

@@ -234,12 +234,3 @@ func (v *vars) set(k, x string) {
 	}
 	v.m[k] = x
 }
-
-// env is the variables as KEY=value strings.
-func (v *vars) env() []string {
-	out := make([]string, 0, len(v.keys))
-	for _, k := range v.keys {
-		out = append(out, k+"="+v.m[k])
-	}
-	return out
-}

@@ -8,10 +8,13 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/hull-project/hull/build/buildctx"
+	"github.com/hull-project/hull/network"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 )
@@ -197,10 +200,17 @@ func (sr *stageRun) exec(ctx context.Context, c instructions.Command) error {
 			if err != nil {
 				return err
 			}
-			if !strings.Contains(p, "/") {
-				p += "/tcp"
+			num, proto, _ := strings.Cut(strings.ToLower(p), "/")
+			if proto == "" {
+				proto = "tcp"
 			}
-			ports = append(ports, strings.ToLower(p))
+			first, last, err := network.ParsePortRange(num)
+			if err != nil {
+				return fmt.Errorf("invalid containerPort: %s", p)
+			}
+			for n := int(first); n <= int(last); n++ {
+				ports = append(ports, strconv.Itoa(n)+"/"+proto)
+			}
 		}
 		sort.Strings(ports)
 		sr.meta(fmt.Sprintf("EXPOSE %v", ports), func(cfg *v1.Config) {
@@ -236,15 +246,21 @@ func (sr *stageRun) exec(ctx context.Context, c instructions.Command) error {
 	case *instructions.ShellCommand:
 		sr.meta(fmt.Sprintf("SHELL %v", c.Shell), func(cfg *v1.Config) { cfg.Shell = slices.Clone(c.Shell) })
 	case *instructions.OnbuildCommand:
-		sr.meta("ONBUILD "+c.Expression, func(cfg *v1.Config) { cfg.OnBuild = append(cfg.OnBuild, c.Expression) })
+		// BuildKit records no history entry for ONBUILD.
+		sr.st.cfg.Config.OnBuild = append(sr.st.cfg.Config.OnBuild, c.Expression)
+		sr.st.key = stepKey(sr.st.key, "onbuild", c.Expression)
 	case *instructions.CmdCommand:
 		argv := sr.argv(c.ShellDependantCmdLine)
 		sr.cmdSet = true
-		sr.meta(fmt.Sprintf("CMD %q", argv), func(cfg *v1.Config) { cfg.Cmd = argv })
+		sr.meta(fmt.Sprintf("CMD %q", argv), func(cfg *v1.Config) {
+			cfg.Cmd = argv
+			cfg.ArgsEscaped = true // as BuildKit records it
+		})
 	case *instructions.EntrypointCommand:
 		argv := sr.argv(c.ShellDependantCmdLine)
 		sr.meta(fmt.Sprintf("ENTRYPOINT %q", argv), func(cfg *v1.Config) {
 			cfg.Entrypoint = argv
+			cfg.ArgsEscaped = true
 			if !sr.cmdSet {
 				// An inherited CMD does not survive a new
 				// ENTRYPOINT (Docker's rule).
@@ -311,12 +327,20 @@ func (sr *stageRun) workdir(ctx context.Context, p string) error {
 	sr.st.cfg.Config.WorkingDir = p
 	createdBy := "WORKDIR " + p
 	if fi, err := newLowerFS(sr.bd.images.Snapshots(), sr.st.diffIDs()).Lstat(p); err == nil && fi.IsDir() {
-		sr.meta(createdBy, func(*v1.Config) {})
+		// An existing directory: BuildKit records no history entry.
+		sr.st.key = stepKey(sr.st.key, "workdir", p)
 		return nil
 	}
 	lower := newLowerFS(sr.bd.images.Snapshots(), sr.st.diffIDs())
+	var owner buildctx.Owner
+	if u := sr.st.cfg.Config.User; u != "" {
+		var err error
+		if owner, err = resolveOwner(lower, u); err != nil {
+			return err
+		}
+	}
 	return sr.layerStep(ctx, "workdir\x00"+p+"\x00"+sr.st.cfg.Config.User, createdBy, func(int) (*cachedLayer, error) {
-		return sr.bd.storeLayer(ctx, mkdirLayer(lower, p, sr.epoch()))
+		return sr.bd.storeLayer(ctx, mkdirLayer(lower, p, owner, sr.epoch()))
 	})
 }
 

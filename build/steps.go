@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/hull-project/hull/snapshot"
 	"github.com/hull-project/hull/spec"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/sys/user"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -31,16 +34,49 @@ func (sr *stageRun) runCmd(ctx context.Context, c *instructions.RunCommand) erro
 		return err
 	}
 	argv := sr.argv(c.ShellDependantCmdLine)
+	var heredocMounts []spec.Mount
 	if len(c.Files) > 0 {
-		// RUN <<EOF: the heredoc is the script the shell runs.
-		if !c.PrependShell || len(c.Files) != 1 || !strings.HasPrefix(strings.TrimSpace(strings.Join(c.CmdLine, " ")), "<<") {
-			return fmt.Errorf("this heredoc form of RUN is not supported: use RUN <<EOF … EOF alone on the line")
-		}
 		shell := sr.st.cfg.Config.Shell
 		if len(shell) == 0 {
 			shell = []string{"/bin/sh", "-c"}
 		}
-		argv = append(append([]string{}, shell...), c.Files[0].Data)
+		line := strings.TrimSpace(strings.Join(c.CmdLine, " "))
+		single := len(c.Files) == 1 && c.PrependShell && (line == "<<"+c.Files[0].Name || line == "<<-"+c.Files[0].Name)
+		data := ""
+		if single {
+			data = c.Files[0].Data
+			if c.Files[0].Chomp {
+				data = parser.ChompHeredocContent(data)
+			}
+		}
+		switch {
+		case single && !strings.HasPrefix(data, "#!"):
+			// RUN <<EOF alone: the heredoc is the shell's script.
+			argv = append(append([]string{}, shell...), data)
+		case single:
+			// A script with its own interpreter (#!) runs as a file,
+			// as BuildKit does at /dev/pipes/NAME.
+			f := c.Files[0]
+			p := filepath.Join(sr.bd.tmp, "heredoc-"+newID()[:12])
+			if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
+				return err
+			}
+			heredocMounts = append(heredocMounts, spec.Mount{Type: "bind", Source: p, Target: "/dev/pipes/" + f.Name, Options: []string{"bind", "ro"}})
+			argv = append(append([]string{}, shell...), "/dev/pipes/"+f.Name)
+		case c.PrependShell:
+			// Heredocs within a command: the shell reads them itself.
+			script := line
+			for _, f := range c.Files {
+				data := f.Data
+				if f.Chomp {
+					data = parser.ChompHeredocContent(data)
+				}
+				script += "\n" + data + f.Name
+			}
+			argv = append(append([]string{}, shell...), script)
+		default:
+			return fmt.Errorf("heredocs need the shell form of RUN")
+		}
 	}
 	netMode := instructions.GetNetwork(c)
 	switch netMode {
@@ -51,29 +87,36 @@ func (sr *stageRun) runCmd(ctx context.Context, c *instructions.RunCommand) erro
 		return fmt.Errorf("RUN --network=%s is not supported", netMode)
 	}
 	env := sr.st.cfg.Config.Env
+	// The ARGs in scope, ENV winning over an ARG of the same name.
+	var argsInScope []string
 	for _, k := range sr.args.Keys() {
-		if _, set := lookupEnv(env, k); !set {
-			v, _ := sr.args.Get(k)
+		v, set := lookupEnv(env, k)
+		if !set {
+			v, _ = sr.args.Get(k)
 			env = append(env, k+"="+v)
 		}
+		argsInScope = append(argsInScope, k+"="+v)
 	}
 	for _, k := range proxyArgs {
 		if v, ok := sr.bd.opts.BuildArgs[k]; ok {
 			env = setEnv(env, k, v)
 		}
 	}
-	mounts, mountKey, cleanup, err := sr.runMounts(ctx, instructions.GetMounts(c))
+	mounts, secretEnv, mountKey, cleanup, err := sr.runMounts(ctx, instructions.GetMounts(c))
 	defer cleanup()
 	if err != nil {
 		return err
 	}
+	mounts = append(mounts, heredocMounts...)
 	// BuildKit's history entry: the ARGs in scope first ("|2 A=1 B=2").
 	createdBy := "RUN " + strings.Join(argv, " ") + " # buildkit"
-	if args := sr.args.env(); len(args) > 0 {
-		createdBy = "RUN |" + strconv.Itoa(len(args)) + " " + strings.Join(args, " ") + " " + strings.Join(argv, " ") + " # buildkit"
+	if len(argsInScope) > 0 {
+		createdBy = "RUN |" + strconv.Itoa(len(argsInScope)) + " " + strings.Join(argsInScope, " ") + " " + strings.Join(argv, " ") + " # buildkit"
 	}
 	key := strings.Join([]string{"run", jsonArray(argv), jsonArray(env), sr.st.cfg.Config.User, sr.st.cfg.Config.WorkingDir, netMode, mountKey, jsonArray(sr.bd.opts.ExtraHosts)}, "\x00")
-	rs := runSpec{argv: argv, env: env, network: netMode, mounts: mounts, hosts: sr.bd.opts.ExtraHosts}
+	// Secrets given as environment variables are in the process's
+	// environment only: not in the key, the history or the image.
+	rs := runSpec{argv: argv, env: append(slices.Clone(env), secretEnv...), network: netMode, mounts: mounts, hosts: sr.bd.opts.ExtraHosts}
 	return sr.layerStep(ctx, key, createdBy, func(step int) (*cachedLayer, error) {
 		out := &prefixWriter{bd: sr.bd, prefix: "#" + strconv.Itoa(step) + " "}
 		return sr.bd.run(ctx, sr.st, rs, out)
@@ -93,8 +136,9 @@ func lookupEnv(env []string, k string) (string, bool) {
 // across builds), tmpfs, secret (a file given with --secret, never in a
 // layer) and bind (read-only from the context or another stage). It also
 // returns what of them belongs in the step's cache key.
-func (sr *stageRun) runMounts(ctx context.Context, ms []*instructions.Mount) ([]spec.Mount, string, func(), error) {
+func (sr *stageRun) runMounts(ctx context.Context, ms []*instructions.Mount) ([]spec.Mount, []string, string, func(), error) {
 	var out []spec.Mount
+	var secretEnv []string
 	var key []string
 	var cleanups []func()
 	cleanup := func() {
@@ -116,7 +160,7 @@ func (sr *stageRun) runMounts(ctx context.Context, ms []*instructions.Mount) ([]
 			sum := sha256.Sum256([]byte(id))
 			dir := filepath.Join(sr.bd.Dir, "mounts", hex.EncodeToString(sum[:16]))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, "", cleanup, err
+				return nil, nil, "", cleanup, err
 			}
 			opts := []string{"rbind"}
 			if m.ReadOnly {
@@ -135,45 +179,106 @@ func (sr *stageRun) runMounts(ctx context.Context, ms []*instructions.Mount) ([]
 			src, ok := sr.bd.opts.Secrets[id]
 			if !ok {
 				if m.Required {
-					return nil, "", cleanup, fmt.Errorf("secret %s not provided (use --secret id=%s,src=FILE)", id, id)
+					return nil, nil, "", cleanup, fmt.Errorf("secret %s not provided (use --secret id=%s,src=FILE)", id, id)
 				}
 				continue
+			}
+			key = append(key, "secret:"+id+":"+target)
+			if m.Env != nil {
+				// env=NAME: the secret's value in a variable; a file
+				// too only if a target is given.
+				b, err := os.ReadFile(src)
+				if err != nil {
+					return nil, nil, "", cleanup, fmt.Errorf("secret %s: %w", id, err)
+				}
+				name := *m.Env
+				if name == "" {
+					name = id
+				}
+				secretEnv = append(secretEnv, name+"="+string(b))
+				if m.Target == "" {
+					continue
+				}
 			}
 			if target == "" {
 				target = "/run/secrets/" + id
 			}
-			out = append(out, spec.Mount{Type: "bind", Source: src, Target: target, Options: []string{"bind", "ro"}})
-			key = append(key, "secret:"+id+":"+target)
+			// A private copy with the mount's mode (0400 by default)
+			// and owner, as BuildKit presents secrets.
+			b, err := os.ReadFile(src)
+			if err != nil {
+				return nil, nil, "", cleanup, fmt.Errorf("secret %s: %w", id, err)
+			}
+			mode, uid, gid := fs.FileMode(0o400), 0, 0
+			if m.Mode != nil {
+				mode = fs.FileMode(*m.Mode)
+			}
+			if m.UID != nil {
+				uid = int(*m.UID)
+			}
+			if m.GID != nil {
+				gid = int(*m.GID)
+			}
+			cp := filepath.Join(sr.bd.tmp, "secret-"+newID()[:12])
+			if err := os.WriteFile(cp, b, 0o600); err != nil {
+				return nil, nil, "", cleanup, err
+			}
+			cleanups = append(cleanups, func() { _ = os.Remove(cp) })
+			if err := os.Chmod(cp, mode); err != nil {
+				return nil, nil, "", cleanup, err
+			}
+			if err := os.Chown(cp, uid, gid); err != nil {
+				return nil, nil, "", cleanup, err
+			}
+			out = append(out, spec.Mount{Type: "bind", Source: cp, Target: target, Options: []string{"bind", "ro"}})
 		case instructions.MountTypeBind:
 			src := m.Source
-			var root, rootKey string
+			var srcPath, rootKey string
 			if m.From == "" {
-				root = sr.bd.opts.Context.Dir()
-				spec := buildctx.CopySpec{Sources: []string{orDot(src)}, Dest: "/"}
-				sum, err := sr.bd.opts.Context.Checksum(spec)
+				// The context as the build sees it: .dockerignore'd
+				// files are not there.
+				dir, sum, err := sr.contextView(ctx, orDot(src))
+				cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
 				if err != nil {
-					return nil, "", cleanup, err
+					return nil, nil, "", cleanup, err
 				}
-				rootKey = "context:" + sum.String()
+				srcPath, rootKey = dir, "context:"+sum
 			} else {
 				mnt, k, done, err := sr.mountFrom(ctx, m.From)
 				cleanups = append(cleanups, done)
 				if err != nil {
-					return nil, "", cleanup, err
+					return nil, nil, "", cleanup, err
 				}
-				root, rootKey = mnt, k
+				srcPath, rootKey = filepath.Join(mnt, filepath.Clean("/"+src)), k
 			}
-			srcPath := filepath.Join(root, filepath.Clean("/"+src))
-			// BuildKit's bind mounts may be writable for the step,
-			// the writes thrown away; read-only is as close as a bind
-			// of the real context can safely get.
-			out = append(out, spec.Mount{Type: "bind", Source: srcPath, Target: target, Options: []string{"rbind", "ro"}})
-			key = append(key, "bind:"+rootKey+":"+src+":"+target)
+			if !m.ReadOnly {
+				// rw: the step may write; the writes go to a scratch
+				// layer that is thrown away.
+				dir, err := os.MkdirTemp(sr.bd.tmp, "rw")
+				if err != nil {
+					return nil, nil, "", cleanup, err
+				}
+				up, wk, mp := filepath.Join(dir, "u"), filepath.Join(dir, "w"), filepath.Join(dir, "m")
+				for _, d := range []string{up, wk, mp} {
+					_ = os.Mkdir(d, 0o755)
+				}
+				if err := (snapshot.Overlay{Lower: []string{srcPath}, Upper: up, Work: wk}).Mount(mp); err != nil {
+					return nil, nil, "", cleanup, fmt.Errorf("RUN --mount=type=bind,rw: %w", err)
+				}
+				cleanups = append(cleanups, func() { _ = container.UnmountRootfs(mp); _ = os.RemoveAll(dir) })
+				srcPath = mp
+			}
+			opts := []string{"rbind", "ro"}
+			if !m.ReadOnly {
+				opts = []string{"rbind"}
+			}
+			out = append(out, spec.Mount{Type: "bind", Source: srcPath, Target: target, Options: opts})
+			key = append(key, fmt.Sprintf("bind:%s:%s:%s:%v", rootKey, src, target, m.ReadOnly))
 		default:
-			return nil, "", cleanup, fmt.Errorf("RUN --mount=type=%s is not supported", m.Type)
+			return nil, nil, "", cleanup, fmt.Errorf("RUN --mount=type=%s is not supported", m.Type)
 		}
 	}
-	return out, strings.Join(key, "\x00"), cleanup, nil
+	return out, secretEnv, strings.Join(key, "\x00"), cleanup, nil
 }
 
 func orRoot(p string) string {
@@ -367,11 +472,11 @@ func (sr *stageRun) copyCmd(ctx context.Context, sd instructions.SourcesAndDest,
 	if f.chmod != "" {
 		words = append(words, "--chmod="+f.chmod)
 	}
-	words = append(append(words, sd.SourcePaths...), sd.DestPath)
-	createdBy := strings.Join(words, " ") + " # buildkit"
-	if len(sd.SourceContents) > 0 {
-		createdBy = original + " # buildkit"
+	words = append(words, sd.SourcePaths...)
+	for _, c := range sd.SourceContents {
+		words = append(words, "<<"+c.Path)
 	}
+	createdBy := strings.Join(append(words, sd.DestPath), " ") + " # buildkit"
 	key := strings.Join([]string{strings.ToLower(name), original, dest, f.chown, f.chmod, strings.Join(f.exclude, ","), sum}, "\x00")
 	return sr.layerStep(ctx, key, createdBy, func(int) (*cachedLayer, error) {
 		return sr.bd.storeLayer(ctx, func(w io.Writer) (int64, error) { return bctx.WriteLayer(w, cs, lower) })
@@ -451,8 +556,9 @@ func readLower(l *lowerFS, p string) io.Reader {
 }
 
 // mkdirLayer is a layer with directory p and its parents that lower
-// lacks, 0755 and root-owned, as WORKDIR makes them.
-func mkdirLayer(lower *lowerFS, p string, mtime time.Time) func(io.Writer) (int64, error) {
+// lacks, 0755 and owned by owner (WORKDIR's current USER), as BuildKit
+// makes them.
+func mkdirLayer(lower *lowerFS, p string, owner buildctx.Owner, mtime time.Time) func(io.Writer) (int64, error) {
 	return func(w io.Writer) (int64, error) {
 		tw := tar.NewWriter(w)
 		rel := strings.Trim(path.Clean(p), "/")
@@ -462,7 +568,7 @@ func mkdirLayer(lower *lowerFS, p string, mtime time.Time) func(io.Writer) (int6
 			if fi, err := lower.Lstat("/" + name); err == nil && fi.IsDir() {
 				continue
 			}
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755, ModTime: mtime, Format: tar.FormatPAX}); err != nil {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755, Uid: owner.UID, Gid: owner.GID, ModTime: mtime, Format: tar.FormatPAX}); err != nil {
 				return 0, err
 			}
 		}
@@ -479,4 +585,29 @@ func digestOrEmpty(s string) digest.Digest {
 		return ""
 	}
 	return digest.Digest(s)
+}
+
+// contextView copies the part src of the build context, without what
+// .dockerignore leaves out, into a scratch directory (RUN --mount=type=bind
+// of the context) and returns it with its checksum.
+func (sr *stageRun) contextView(ctx context.Context, src string) (string, string, error) {
+	dir, err := os.MkdirTemp(sr.bd.tmp, "ctx")
+	if err != nil {
+		return "", "", err
+	}
+	cs := buildctx.CopySpec{Sources: []string{src}, Dest: "/"}
+	sum, err := sr.bd.opts.Context.Checksum(cs)
+	if err != nil {
+		return dir, "", err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := sr.bd.opts.Context.WriteLayer(pw, cs, nil)
+		pw.CloseWithError(err)
+	}()
+	if _, err := snapshot.ExtractContext(ctx, dir, pr, snapshot.ExtractOptions{}); err != nil {
+		pr.CloseWithError(err)
+		return dir, "", fmt.Errorf("RUN --mount=type=bind: %w", err)
+	}
+	return dir, sum.String(), nil
 }

@@ -34,6 +34,11 @@ func (o Overlay) Mount(target string) error {
 	if len(o.Lower) == 0 {
 		return errors.New("overlay mount: no lower layers")
 	}
+	// An image may have the same layer twice (two steps that made the
+	// same change); overlayfs refuses a directory twice (ELOOP). The
+	// lower copy changes nothing the upper one does not do again, so
+	// only the topmost stays.
+	o.Lower = dedupTopFirst(o.Lower)
 	if (o.Upper == "") != (o.Work == "") {
 		return errors.New("overlay mount: upper and work directories go together")
 	}
@@ -157,4 +162,17 @@ func Unmount(target string) error {
 		return fmt.Errorf("unmount %s: %w", target, err)
 	}
 	return nil
+}
+
+// dedupTopFirst keeps the first (topmost) occurrence of each directory.
+func dedupTopFirst(dirs []string) []string {
+	seen := make(map[string]bool, len(dirs))
+	out := dirs[:0:0]
+	for _, d := range dirs {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -129,3 +129,29 @@ func TestOverlayBadInput(t *testing.T) {
 		t.Fatal("mount with an upper but no work dir succeeded")
 	}
 }
+
+// An image with the same layer twice (two steps that made the same
+// change) mounts: overlayfs refuses a directory twice, so the lower copy
+// is dropped, which shows the same files.
+func TestOverlayDuplicateLayer(t *testing.T) {
+	requireRoot(t)
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := mkTar(t, file("a", "1"))
+	b := mkTar(t, file("a", "2"), file("b", "b"))
+	lower := unpackLayers(t, s, a, b, a) // a, then b, then a again
+	target := filepath.Join(t.TempDir(), "m")
+	os.Mkdir(target, 0o755)
+	if err := (Overlay{Lower: lower}).Mount(target); err != nil {
+		t.Fatalf("mount with a duplicate layer: %v", err)
+	}
+	defer Unmount(target)
+	if got, _ := os.ReadFile(filepath.Join(target, "a")); string(got) != "1" {
+		t.Errorf("a = %q, want the top layer's 1", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(target, "b")); string(got) != "b" {
+		t.Errorf("b = %q", got)
+	}
+}
