@@ -327,8 +327,9 @@ func (sr *stageRun) workdir(ctx context.Context, p string) error {
 	sr.st.cfg.Config.WorkingDir = p
 	createdBy := "WORKDIR " + p
 	if fi, err := newLowerFS(sr.bd.images.Snapshots(), sr.st.diffIDs()).Lstat(p); err == nil && fi.IsDir() {
-		// An existing directory: BuildKit records no history entry.
-		sr.st.key = stepKey(sr.st.key, "workdir", p)
+		// An existing directory: nothing changes, so no layer (BuildKit
+		// adds an empty one; hull adds layers only for changes).
+		sr.meta(createdBy, func(*v1.Config) {})
 		return nil
 	}
 	lower := newLowerFS(sr.bd.images.Snapshots(), sr.st.diffIDs())
