@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -27,10 +28,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/hull-project/hull/build/buildctx"
 	"github.com/hull-project/hull/image"
+	"github.com/hull-project/hull/internal/flock"
 	"github.com/hull-project/hull/network"
 	"github.com/hull-project/hull/reference"
+	"github.com/moby/sys/mountinfo"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 )
 
 // Options are one build's inputs (docker build's flags).
@@ -126,11 +130,24 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*image.Image, error)
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("build: %w", err)
 	}
-	tmp, err = os.MkdirTemp(tmp, "b")
+	sweepScratch(tmp)
+	// The lock, taken before the directory exists, says the scratch
+	// directory is in use; a build killed with -9 leaves it unlocked for
+	// the next build to sweep.
+	tmp = filepath.Join(tmp, "b"+newID()[:12])
+	lock, err := flock.Exclusive(tmp + ".lock")
 	if err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		lock.Unlock()
 		return nil, fmt.Errorf("build: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		_ = os.RemoveAll(tmp)
+		_ = os.Remove(tmp + ".lock")
+		lock.Unlock()
+	}()
 	release, err := b.Images.Lease()
 	if err != nil {
 		return nil, err
@@ -171,6 +188,31 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*image.Image, error)
 		}
 	}
 	return bd.export(p.target)
+}
+
+// sweepScratch removes the scratch directories of builds that are gone
+// (killed): what is mounted under them is unmounted first.
+func sweepScratch(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		name := e.Name()
+		if !e.IsDir() || strings.HasSuffix(name, ".lock") {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		lock, err := flock.TryExclusive(p + ".lock")
+		if err != nil {
+			continue // a running build's
+		}
+		mounts, _ := mountinfo.GetMounts(mountinfo.PrefixFilter(p))
+		sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
+		for _, m := range mounts {
+			_ = unix.Unmount(m.Mountpoint, unix.MNT_DETACH)
+		}
+		_ = os.RemoveAll(p)
+		_ = os.Remove(p + ".lock")
+		lock.Unlock()
+	}
 }
 
 func isProxyArg(k string) bool {

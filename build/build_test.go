@@ -16,6 +16,7 @@ import (
 	"github.com/hull-project/hull/internal/testutil"
 	"github.com/hull-project/hull/reference"
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 // env is a test's image store with busybox and a builder on it.
@@ -322,5 +323,29 @@ func TestBuildReproducible(t *testing.T) {
 	cfg, _ := img.Config()
 	if !cfg.Created.Time.Equal(epoch) {
 		t.Errorf("created %v, want %v", cfg.Created.Time, epoch)
+	}
+}
+
+// A build killed with -9 leaves its scratch directory (and mounts under
+// it); the next build sweeps them.
+func TestBuildSweepsKilledScratch(t *testing.T) {
+	e := newEnv(t)
+	tmp := filepath.Join(e.b.Dir, "tmp")
+	stale := filepath.Join(tmp, "bdeadbeef0000")
+	mnt := filepath.Join(stale, "m")
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, err := e.build("FROM busybox\nRUN true\n", nil); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale scratch directory left: %v", err)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("scratch left after a build: %v", ents)
 	}
 }
