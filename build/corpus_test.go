@@ -70,6 +70,9 @@ var corpusKnown = map[string]string{
 	"run-forms history[5].empty_layer":     noChangeRun,
 	"user-workdir history[16].empty_layer": noChangeRun,
 	"user-workdir layers_added":            noChangeRun,
+	"mounts layers_added":                  noChangeRun,
+	"network-none layers_added":            noChangeRun,
+	"run-forms layers_added":               noChangeRun,
 }
 
 // noChangeRun: BuildKit gives every RUN, COPY, ADD and WORKDIR a layer,
@@ -256,7 +259,7 @@ func (e *env) checkCase(t *testing.T, name string, c *corpusCase) {
 	if !strings.Contains(name, "scratch") && len(added) >= len(baseCfg.History) {
 		added = added[len(baseCfg.History):]
 	}
-	if c.Build.Depends != nil {
+	if len(c.Build.Depends) > 0 {
 		// onbuild-child: history after its base image's.
 		added = cfg.History[len(cfg.History)-len(c.History):]
 	}
@@ -276,7 +279,7 @@ func (e *env) checkCase(t *testing.T, name string, c *corpusCase) {
 			}
 		}
 	}
-	if n := len(cfg.RootFS.DiffIDs) - len(baseCfg.RootFS.DiffIDs); c.Build.Depends == nil && n != c.Image.LayersAdded {
+	if n := len(cfg.RootFS.DiffIDs) - len(baseCfg.RootFS.DiffIDs); len(c.Build.Depends) == 0 && n != c.Image.LayersAdded {
 		e.differ(t, name, "layers_added", fmt.Sprintf("want %d, got %d", c.Image.LayersAdded, n))
 	}
 	// Files.

@@ -17,6 +17,7 @@ Used by regen.sh (see README.md); only the Python 3 standard library.
       Stores that comparison (or the build failure) in expect.json under KEY
       (buildah_differs, docker20_differs).
 """
+import difflib
 import hashlib
 import json
 import os
@@ -219,6 +220,35 @@ def write_json(p, obj):
     os.replace(tmp, p)
 
 
+def history_diff(eh, gh, limit=3):
+    """Entry by entry where the lists line up; missing and unexpected
+    entries (by difflib) where they do not, so one missing entry does not
+    make every later one differ."""
+    key = lambda h: (h["created_by"], h["empty_layer"])
+    out = []
+    sm = difflib.SequenceMatcher(a=[key(h) for h in eh], b=[key(h) for h in gh], autojunk=False)
+    for op, i1, i2, j1, j2 in sm.get_opcodes():
+        if op == "equal":
+            continue
+        if op == "replace" and i2 - i1 == j2 - j1:
+            for k in range(i2 - i1):
+                w, g = eh[i1 + k], gh[j1 + k]
+                if w["created_by"] != g["created_by"]:
+                    out.append("history[%d].created_by: want %s, got %s" % (
+                        i1 + k, json.dumps(w["created_by"]), json.dumps(g["created_by"])))
+                if w["empty_layer"] != g["empty_layer"]:
+                    out.append("history[%d].empty_layer: want %s, got %s" % (
+                        i1 + k, json.dumps(w["empty_layer"]), json.dumps(g["empty_layer"])))
+            continue
+        for k in range(i1, i2):
+            out.append("history[%d]: missing %s" % (k, json.dumps(eh[k]["created_by"])))
+        for k in range(j1, j2):
+            out.append("history: unexpected %s (entry %d of the image)" % (json.dumps(gh[k]["created_by"]), k))
+    if len(out) > limit:
+        out = out[:limit] + ["history: %d more differences" % (len(out) - limit)]
+    return out
+
+
 def compare(exp, res):
     """How res (a dump) differs from exp (an expect.json). Short lines."""
     d = []
@@ -239,15 +269,7 @@ def compare(exp, res):
         eh = [dict(h, created_by=h["created_by"].replace("{{HTTP_BASE}}", url)) for h in eh]
     if len(eh) != len(gh):
         d.append("history: want %d entries, got %d" % (len(eh), len(gh)))
-    hd = []
-    for i, (w, g) in enumerate(zip(eh, gh)):
-        if w["created_by"] != g["created_by"]:
-            hd.append("history[%d].created_by: want %s, got %s" % (i, json.dumps(w["created_by"]), json.dumps(g["created_by"])))
-        if w["empty_layer"] != g["empty_layer"]:
-            hd.append("history[%d].empty_layer: want %s, got %s" % (i, w["empty_layer"], g["empty_layer"]))
-    if len(hd) > 3:
-        hd = hd[:3] + ["history: %d more differences" % (len(hd) - 3)]
-    d += hd
+    d += history_diff(eh, gh)
     got = {f["path"]: f for f in res["files"]}
     paths = set(res.get("_paths", []))
     for w in exp["files"]:
@@ -309,7 +331,7 @@ def cmd_differs(casedir, key, arg, msg=None):
     if arg == "--failed":
         # Without the pointers and container IDs that change from run to run.
         msg = re.sub(r"\b0x[0-9a-f]+\b", "0x…", (msg or "").strip())
-        msg = re.sub(r"\b[0-9a-f]{64}\b", "<id>", msg)
+        msg = re.sub(r"(?<!sha256:)\b[0-9a-f]{64}\b", "<id>", msg)
         exp[key] = ["build failed: " + msg]
     else:
         exp[key] = compare(exp, load_json(arg))
