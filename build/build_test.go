@@ -349,3 +349,18 @@ func TestBuildSweepsKilledScratch(t *testing.T) {
 		t.Errorf("scratch left after a build: %v", ents)
 	}
 }
+
+// The image's file system as a step sees it honours overlayfs's opaque
+// directories: a directory removed and made again hides what it held.
+func TestBuildOpaqueLowerDirectory(t *testing.T) {
+	e := newEnv(t)
+	img, out, err := e.build("FROM busybox\nRUN mkdir -p /a/b\nRUN rm -rf /a && mkdir /a\nWORKDIR /a/b\n", nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	cfg, _ := img.Config()
+	last := cfg.History[len(cfg.History)-1]
+	if last.CreatedBy != "WORKDIR /a/b" || last.EmptyLayer {
+		t.Errorf("WORKDIR of a directory an opaque /a hides must make it (a layer): %+v", last)
+	}
+}

@@ -2,7 +2,6 @@ package build
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -534,25 +533,6 @@ func resolveOwner(lower *lowerFS, s string) (buildctx.Owner, error) {
 		o.GID = gid
 	}
 	return o, nil
-}
-
-// readLower reads a file of the lower file system (empty if missing).
-func readLower(l *lowerFS, p string) io.Reader {
-	rel := strings.TrimPrefix(path.Clean(p), "/")
-	for _, d := range l.dirs {
-		_, found, gone := lookupIn(d, rel)
-		if gone {
-			break
-		}
-		if found {
-			b, err := os.ReadFile(filepath.Join(d, rel))
-			if err == nil {
-				return bytes.NewReader(b)
-			}
-			break
-		}
-	}
-	return bytes.NewReader(nil)
 }
 
 // mkdirLayer is a layer with directory p and its parents that lower
