@@ -281,3 +281,60 @@ hull_desc() {
 	[ -n "$(git -C "$REPO" status --porcelain 2>/dev/null | head -1)" ] && rev+=" (dirty tree)"
 	echo "\`$name\` (binary from $(date -r "$f" '+%Y-%m-%d %H:%M' 2>/dev/null || echo -)), tree at $rev"
 }
+
+# ------------------------------------------- private network namespace --
+# For scripts that re-exec themselves under `unshare --net --mount`
+# (network.sh, build.sh).
+
+# ns_procs lists the processes in this script's network namespace but
+# the script itself.
+ns_procs() {
+	local p
+	for p in /proc/[0-9]*; do
+		p=${p#/proc/}
+		[ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
+		[ "/proc/$p/ns/net" -ef "/proc/$$/ns/net" ] && echo "$p"
+	done
+	return 0
+}
+
+# end_ns_procs ends what is left in the namespace (started by this run: a
+# monitor, a shim that has not exited yet): a moment's grace, then TERM,
+# then KILL.
+end_ns_procs() {
+	local left=() p
+	for _ in $(seq 1 15); do
+		mapfile -t left < <(ns_procs)
+		[ ${#left[@]} -eq 0 ] && return 0
+		sleep 0.2
+	done
+	log "ending processes of this run left in its network namespace (hull's monitor stays 30 s when idle): $(for p in "${left[@]}"; do
+		printf '%s(%s) ' "$p" "$(cat "/proc/$p/comm" 2>/dev/null)"; done)"
+	kill -TERM "${left[@]}" 2>/dev/null
+	sleep 1
+	mapfile -t left < <(ns_procs)
+	[ ${#left[@]} -gt 0 ] && kill -KILL "${left[@]}" 2>/dev/null
+	return 0
+}
+
+# private_ns_mounts gives the namespace a sysfs of its own over /sys
+# (tools that read /sys/class/net must see its devices, not the host's),
+# with everything mounted below /sys (cgroups, …) bound into it again, an
+# empty /run (what engines keep there whatever their roots — podman's
+# /run/netns and netavark's IPAM database, runc's and containerd-shim's
+# state, the iptables lock — stays in the run), and lo up.
+private_ns_mounts() {
+	local t="$WORK/sysfs" m
+	mkdir -p "$t"
+	mount -t sysfs sysfs "$t" || die "cannot mount a sysfs for the private network namespace"
+	while read -r m; do
+		[ -d "$t${m#/sys}" ] && mount --rbind "$m" "$t${m#/sys}"
+	done < <(awk '$2 ~ "^/sys/" { print $2 }' /proc/mounts | sort |
+		awk 'top == "" || index($0, top "/") != 1 { print; top = $0 }')
+	mount --move "$t" /sys || die "cannot mount a sysfs for the private network namespace"
+	case $WORK in
+	/run/* | /var/run/*) log "not mounting a private /run: the work directory $WORK is in it" ;;
+	*) mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run || die "cannot mount a private /run" ;;
+	esac
+	ip link set lo up || die "cannot bring up lo in the private network namespace"
+}

@@ -108,68 +108,23 @@ remove_created() { # remove_created TOOL: its containers and networks (errors ig
 	if [ ${#nets[@]} -gt 0 ]; then eng "$t" network rm "${nets[@]}" >/dev/null 2>&1 || true; fi
 	return 0
 }
-# Processes still in this network namespace, other than this shell.
-ns_procs() {
-	local p
-	for p in /proc/[0-9]*; do
-		p=${p#/proc/}
-		[ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
-		[ "/proc/$p/ns/net" -ef "/proc/$$/ns/net" ] && echo "$p"
-	done
-	return 0
-}
 cleanup() {
 	set +e
-	local t p left=()
+	local t
 	if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
 		for t in docker docker-noproxy; do remove_created "$t"; done
 	fi
 	stop_dockerd
 	want_tool podman && [ -d "$PODMAN_ROOT" ] && pm rm -a -f -t 0 >/dev/null 2>&1
 	want_tool hull && [ -x "$HULL" ] && [ -d "$HULL_ROOT" ] && remove_created hull
-	# Whatever is left in this network namespace was started by this run (a
-	# monitor or shim that has not exited yet): give it a moment, then end it.
-	for _ in $(seq 1 15); do
-		mapfile -t left < <(ns_procs)
-		[ ${#left[@]} -eq 0 ] && break
-		sleep 0.2
-	done
-	if [ ${#left[@]} -gt 0 ]; then
-		log "ending processes of this run left in its network namespace (hull's monitor stays 30 s when idle): $(for p in "${left[@]}"; do
-			printf '%s(%s) ' "$p" "$(cat "/proc/$p/comm" 2>/dev/null)"; done)"
-		kill -TERM "${left[@]}" 2>/dev/null
-		sleep 1
-		mapfile -t left < <(ns_procs)
-		[ ${#left[@]} -gt 0 ] && kill -KILL "${left[@]}" 2>/dev/null
-	fi
+	end_ns_procs
 	umount_under "$WORK"
 	if [ "$KEEP" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A sysfs of this network namespace over /sys (tools that read
-# /sys/class/net must see the namespace's devices, not the host's), with
-# everything that was mounted below /sys (cgroups, …) bound into it again.
-private_sysfs() {
-	local t="$WORK/sysfs" m
-	mkdir -p "$t"
-	mount -t sysfs sysfs "$t" || return 1
-	while read -r m; do
-		[ -d "$t${m#/sys}" ] && mount --rbind "$m" "$t${m#/sys}"
-	done < <(awk '$2 ~ "^/sys/" { print $2 }' /proc/mounts | sort |
-		awk 'top == "" || index($0, top "/") != 1 { print; top = $0 }')
-	mount --move "$t" /sys
-}
-private_sysfs || die "cannot mount a sysfs for the private network namespace"
-# An empty /run of its own: what the engines keep there whatever their roots
-# (podman's /run/netns and netavark's IPAM database, runc's and
-# containerd-shim's state and sockets, the iptables lock) stays in the run.
-case $WORK in
-/run/* | /var/run/*) log "not mounting a private /run: the work directory $WORK is in it" ;;
-*) mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run || die "cannot mount a private /run" ;;
-esac
-ip link set lo up || die "cannot bring up lo in the private network namespace"
+private_ns_mounts # lib.sh
 
 detect_cgfix  # CGFIX, for the report's cgroup line (lib.sh)
 write_timed_sh # $WORK/timed.sh, used by timed_cmd (lib.sh)
