@@ -27,6 +27,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/hull-project/hull/build/buildctx"
+	"github.com/hull-project/hull/cgroup"
 	"github.com/hull-project/hull/image"
 	"github.com/hull-project/hull/internal/flock"
 	"github.com/hull-project/hull/network"
@@ -204,6 +205,13 @@ func sweepScratch(dir string) {
 		if err != nil {
 			continue // a running build's
 		}
+		// RUN processes of the killed build: killed, their cgroups
+		// removed.
+		if b, err := os.ReadFile(filepath.Join(p, "cgroups")); err == nil {
+			for _, cg := range strings.Fields(string(b)) {
+				endCgroup(cg)
+			}
+		}
 		mounts, _ := mountinfo.GetMounts(mountinfo.PrefixFilter(p))
 		sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
 		for _, m := range mounts {
@@ -213,6 +221,22 @@ func sweepScratch(dir string) {
 		_ = os.Remove(p + ".lock")
 		lock.Unlock()
 	}
+}
+
+// endCgroup kills what is left in a cgroup and removes it.
+func endCgroup(path string) {
+	m, err := cgroup.Load(path)
+	if err != nil {
+		return
+	}
+	_ = m.Kill(unix.SIGKILL)
+	for i := 0; i < 100; i++ {
+		if pids, err := m.Pids(); err != nil || len(pids) == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = m.Destroy()
 }
 
 func isProxyArg(k string) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hull-project/hull/archive"
 	"github.com/hull-project/hull/build/buildctx"
+	"github.com/hull-project/hull/cgroup"
 	"github.com/hull-project/hull/image"
 	"github.com/hull-project/hull/internal/testutil"
 	"github.com/hull-project/hull/reference"
@@ -339,8 +341,35 @@ func TestBuildSweepsKilledScratch(t *testing.T) {
 	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, ""); err != nil {
 		t.Fatal(err)
 	}
+	// A RUN process of the killed build, in its cgroup.
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() }()
+	cgPath := cgroup.DefaultParent + "/build-test-" + newID()[:12]
+	m, err := cgroup.New(cgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Apply(sleeper.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, "cgroups"), []byte(cgPath+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, out, err := e.build("FROM busybox\nRUN true\n", nil); err != nil {
 		t.Fatalf("%v\n%s", err, out)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sleeper.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Error("the killed build's RUN process still runs")
+	}
+	if _, err := cgroup.Load(cgPath); err == nil {
+		t.Error("the killed build's RUN cgroup is left")
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("stale scratch directory left: %v", err)

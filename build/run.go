@@ -96,6 +96,11 @@ func (b *build) run(ctx context.Context, st *state, rs runSpec, out io.Writer) (
 		Mounts:      append(etc, rs.mounts...),
 		CgroupsPath: cgroup.DefaultParent + "/build-" + id,
 	}
+	// Recorded first, so that the next build can end this one's RUN
+	// processes if this build is killed (see sweepScratch).
+	if err := appendLine(filepath.Join(b.tmp, "cgroups"), opts.CgroupsPath); err != nil {
+		return nil, err
+	}
 	if rs.network == "host" {
 		opts.NetNS = "host"
 	}
@@ -349,4 +354,17 @@ func removeStubs(upper string, stubs []string) {
 			_ = os.Remove(full) // a directory that is not empty stays
 		}
 	}
+}
+
+// appendLine appends a line to a file.
+func appendLine(p, line string) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(line + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
