@@ -197,7 +197,9 @@ func sweepScratch(dir string) {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		name := e.Name()
-		if !e.IsDir() || strings.HasSuffix(name, ".lock") {
+		// Only builds' scratch directories ("b" and 12 hex digits);
+		// the CLI unpacks contexts from stdin here too.
+		if !e.IsDir() || len(name) != 13 || name[0] != 'b' {
 			continue
 		}
 		p := filepath.Join(dir, name)

@@ -334,6 +334,11 @@ func TestBuildSweepsKilledScratch(t *testing.T) {
 	e := newEnv(t)
 	tmp := filepath.Join(e.b.Dir, "tmp")
 	stale := filepath.Join(tmp, "bdeadbeef0000")
+	// Not a build's: left alone (the CLI unpacks stdin contexts here).
+	other := filepath.Join(tmp, "hull-context-1")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	mnt := filepath.Join(stale, "m")
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		t.Fatal(err)
@@ -374,8 +379,8 @@ func TestBuildSweepsKilledScratch(t *testing.T) {
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("stale scratch directory left: %v", err)
 	}
-	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
-		t.Errorf("scratch left after a build: %v", ents)
+	if ents, _ := os.ReadDir(tmp); len(ents) != 1 || ents[0].Name() != "hull-context-1" {
+		t.Errorf("after a build the scratch directory has %v, want only hull-context-1", ents)
 	}
 }
 
