@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // netEnv is a ctEnv whose networks are removed at the end (after its
@@ -147,5 +145,3 @@ func linkExists(name string) bool {
 	_, err := net.InterfaceByName(name)
 	return err == nil
 }
-
-var _ = unix.SIGKILL
