@@ -22,27 +22,8 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// newNS makes a network namespace for the test, held by an open handle;
-// its path is /proc/self/fd/N.
-func newNS(t *testing.T) (netns.NsHandle, string) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netns.Set(orig); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns, "/proc/self/fd/" + strconv.Itoa(int(ns))
-}
+// newNS makes a network namespace for the test.
+func newNS(t *testing.T) (netns.NsHandle, string) { return testutil.NewNetNS(t, false) }
 
 // inside runs fn on a thread in ns.
 func inside(t *testing.T, ns netns.NsHandle, fn func()) {

@@ -1,10 +1,10 @@
 package dns
 
 import (
+	"github.com/hull-project/hull/internal/testutil"
 	"net"
 	"net/netip"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,7 +12,6 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
@@ -53,40 +52,8 @@ func testResolver() mapResolver {
 	return r
 }
 
-// newNS makes a network namespace with lo up, held by an open handle
-// (closed at cleanup); its path is /proc/self/fd/N.
-func newNS(t *testing.T) (netns.NsHandle, string) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netns.Set(orig); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	path := "/proc/self/fd/" + strconv.Itoa(int(ns))
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.LinkSetUp(lo); err != nil {
-		t.Fatal(err)
-	}
-	return ns, path
-}
+// newNS makes a network namespace with lo up for the test.
+func newNS(t *testing.T) (netns.NsHandle, string) { return testutil.NewNetNS(t, true) }
 
 // dialInNS opens a DNS client connection to addr from inside ns, on a
 // thread that is then discarded; the socket stays in ns.

@@ -3,6 +3,7 @@ package firewall
 import (
 	"bufio"
 	"fmt"
+	"github.com/hull-project/hull/internal/testutil"
 	"io"
 	"net"
 	"net/netip"
@@ -30,26 +31,10 @@ const (
 	ioTimeout   = 2 * time.Second
 )
 
-// newNS makes a fresh network namespace and returns an open handle to
-// it, closed when the test ends. The thread that made it is discarded.
+// newNS makes a fresh network namespace for the test.
 func newNS(t *testing.T) netns.NsHandle {
-	t.Helper()
-	type res struct {
-		ns  netns.NsHandle
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		ns, err := netns.New()
-		ch <- res{ns, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("new network namespace: %v", r.err)
-	}
-	t.Cleanup(func() { r.ns.Close() })
-	return r.ns
+	ns, _ := testutil.NewNetNS(t, false)
+	return ns
 }
 
 // in runs fn on a fresh OS thread inside ns; sockets fn opens live in ns.
