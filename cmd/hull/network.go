@@ -433,7 +433,7 @@ func newNetworkPruneCommand(c *cli) *cobra.Command {
 			var deleted []string
 			for _, n := range nets {
 				if n.Predefined() || used[n.Name] || !filter.matchKVList("label", n.Labels) ||
-					(filter.contains("label!") && matchesNegLabel(filter, n.Labels)) ||
+					(filter.contains("label!") && filter.matchKVList("label!", n.Labels)) ||
 					(!until.IsZero() && !n.Created.Before(until)) {
 					continue
 				}
@@ -454,15 +454,4 @@ func newNetworkPruneCommand(c *cli) *cobra.Command {
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	cmd.Flags().Var(filter, "filter", `Provide filter values (e.g. "until=<timestamp>")`)
 	return cmd
-}
-
-// matchesNegLabel reports whether labels match any label! filter.
-func matchesNegLabel(f *filterArgs, labels map[string]string) bool {
-	for _, v := range f.get("label!") {
-		k, val, hasVal := strings.Cut(v, "=")
-		if got, ok := labels[k]; ok && (!hasVal || got == val) {
-			return true
-		}
-	}
-	return false
 }
