@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -184,7 +185,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*image.Image, error)
 		return nil, err
 	}
 	for k := range opts.BuildArgs {
-		if !p.used[k] && !isProxyArg(k) {
+		if !p.used[k] && !slices.Contains(proxyArgs, k) {
 			bd.printf("[Warning] One or more build-args [%s] were not consumed\n", k)
 		}
 	}
@@ -239,15 +240,6 @@ func endCgroup(path string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_ = m.Destroy()
-}
-
-func isProxyArg(k string) bool {
-	for _, p := range proxyArgs {
-		if p == k {
-			return true
-		}
-	}
-	return false
 }
 
 // stage waits for an earlier stage's result.

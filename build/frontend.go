@@ -139,7 +139,7 @@ func parse(df []byte, name string, buildArgs map[string]string, target string) (
 				if err != nil {
 					return nil, dockerfileError(name, err)
 				}
-				if d := lookupStage(byName, p.stagesSoFar(sp), f); d != nil && !slices.Contains(sp.deps, d) {
+				if d := lookupStage(byName, p.stages /* the earlier ones */, f); d != nil && !slices.Contains(sp.deps, d) {
 					sp.deps = append(sp.deps, d)
 				}
 			}
@@ -160,9 +160,6 @@ func parse(df []byte, name string, buildArgs map[string]string, target string) (
 	p.mark(p.target)
 	return p, nil
 }
-
-// stagesSoFar are the stages before sp.
-func (p *plan) stagesSoFar(sp *stagePlan) []*stagePlan { return p.stages }
 
 // lookupStage finds a stage by name or by index among the earlier ones.
 func lookupStage(byName map[string]*stagePlan, earlier []*stagePlan, ref string) *stagePlan {

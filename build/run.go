@@ -198,11 +198,8 @@ func writeRunEtc(dir string, rs runSpec) ([]spec.Mount, error) {
 	var hosts bytes.Buffer
 	hosts.WriteString("127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	for _, h := range rs.hosts {
-		name, addr, ok := strings.Cut(h, "=")
-		if !ok {
-			name, addr, _ = strings.Cut(h, ":")
-		}
-		fmt.Fprintf(&hosts, "%s\t%s\n", strings.Trim(addr, "[]"), name)
+		name, addr, _ := network.ParseExtraHost(h)
+		fmt.Fprintf(&hosts, "%s\t%s\n", addr, name)
 	}
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
 	if rs.network != "host" {

@@ -235,12 +235,7 @@ func recordNetwork(r *container.Record, nr *netRun) {
 			es = &mobynetwork.EndpointSettings{}
 			ns.Networks[e.NetworkName] = es
 		}
-		es.NetworkID, es.EndpointID = e.NetworkID, e.EndpointID
-		es.IPAddress, es.IPPrefixLen, es.Gateway = e.Addr.Addr(), e.Addr.Bits(), e.Gateway
-		if mac, err := net.ParseMAC(e.MAC); err == nil {
-			es.MacAddress = mobynetwork.HardwareAddr(mac)
-		}
-		es.DNSNames = e.DNSNames
+		e.Settings(es)
 	}
 	ns.Ports = mobynetwork.PortMap{}
 	for _, p := range nr.sb.Ports {

@@ -123,11 +123,7 @@ func writeEtcFiles(dir string, rec *container.Record, user []spec.Mount, nr *net
 	}
 	if rec.HostConfig != nil {
 		for _, h := range rec.HostConfig.ExtraHosts {
-			name, addr, ok := strings.Cut(h, "=")
-			if !ok {
-				name, addr, _ = strings.Cut(h, ":")
-			}
-			addr = strings.Trim(addr, "[]")
+			name, addr, _ := network.ParseExtraHost(h)
 			if addr == "host-gateway" {
 				// Docker's special value: the host, as the
 				// container reaches it.

@@ -1,7 +1,10 @@
 package network
 
 import (
+	"net"
 	"sort"
+
+	mobynetwork "github.com/moby/moby/api/types/network"
 )
 
 // Member is a container connected to a network.
@@ -25,4 +28,15 @@ func (s *Store) Members(n *Network) ([]Member, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// Settings fills Docker's view of the endpoint (inspect's
+// NetworkSettings.Networks entry) with its operational data.
+func (e *Endpoint) Settings(es *mobynetwork.EndpointSettings) {
+	es.NetworkID, es.EndpointID = e.NetworkID, e.EndpointID
+	es.IPAddress, es.IPPrefixLen, es.Gateway = e.Addr.Addr(), e.Addr.Bits(), e.Gateway
+	if mac, err := net.ParseMAC(e.MAC); err == nil {
+		es.MacAddress = mobynetwork.HardwareAddr(mac)
+	}
+	es.DNSNames = e.DNSNames
 }

@@ -58,3 +58,14 @@ func WithoutLoopbackServers(conf []byte) []byte {
 	}
 	return b.Bytes()
 }
+
+// ParseExtraHost splits an --add-host entry, "name:addr" or "name=addr"
+// (an IPv6 address may be in brackets, which are dropped); ok is false
+// if it has neither separator.
+func ParseExtraHost(h string) (name, addr string, ok bool) {
+	name, addr, ok = strings.Cut(h, "=")
+	if !ok {
+		name, addr, ok = strings.Cut(h, ":")
+	}
+	return name, strings.Trim(addr, "[]"), ok
+}

@@ -56,11 +56,8 @@ func validateNetworkFlags(f *runFlags) error {
 		}
 	}
 	for _, h := range f.addHosts {
-		name, addr, ok := strings.Cut(h, "=")
-		if !ok {
-			name, addr, ok = strings.Cut(h, ":")
-		}
-		if _, err := netip.ParseAddr(strings.Trim(addr, "[]")); !ok || name == "" || (err != nil && addr != "host-gateway") {
+		name, addr, ok := network.ParseExtraHost(h)
+		if _, err := netip.ParseAddr(addr); !ok || name == "" || (err != nil && addr != "host-gateway") {
 			return fmt.Errorf("invalid argument %q for \"--add-host\" flag: bad format for add-host: %q", h, h)
 		}
 	}

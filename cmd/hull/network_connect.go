@@ -122,10 +122,7 @@ func (c *cli) networkConnect(ref string, a network.Attachment) error {
 			es.IPAMConfig = &mobynetwork.EndpointIPAMConfig{IPv4Address: a.IP}
 		}
 		if ep != nil {
-			es.EndpointID = ep.EndpointID
-			es.IPAddress, es.IPPrefixLen, es.Gateway = ep.Addr.Addr(), ep.Addr.Bits(), ep.Gateway
-			es.MacAddress = parseHW(ep.MAC)
-			es.DNSNames = ep.DNSNames
+			ep.Settings(es)
 		}
 		r.NetworkSettings.Networks[n.Name] = es
 		r.NetworkNames = append(r.NetworkNames, n.Name)
